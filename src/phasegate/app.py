@@ -1,0 +1,38 @@
+"""The application: composes each part's routes and pages over one store."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from phasegate import __version__
+from phasegate.api import API_PREFIX, install_error_handlers
+from phasegate.identity import routes as identity_routes
+from phasegate.identity.service import Principal
+from phasegate.portfolio import routes as portfolio_routes
+from phasegate.settings import Settings, get_settings
+from phasegate.store import Store
+
+
+def create_app(settings: Settings | None = None, *, store: Store | None = None,
+               local_principal: Principal | None = None, web: bool = True) -> FastAPI:
+    """The API (and, unless told otherwise, the web pages) over the configured store."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="phasegate",
+        version=__version__,
+        description="AI use cases from pilot to production, through gates decided on evidence.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.store = store or Store(settings.store_url)
+    app.state.local_principal = local_principal
+    install_error_handlers(app)
+    app.include_router(identity_routes.router, prefix=API_PREFIX)
+    app.include_router(portfolio_routes.router, prefix=API_PREFIX)
+    if web:
+        from phasegate.web import mount_web
+
+        mount_web(app, settings)
+    return app

@@ -1,0 +1,55 @@
+"""The ``phasegate`` command: composes each part's commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from phasegate.console import out
+from phasegate.identity import cli as identity_cli
+from phasegate.portfolio import cli as portfolio_cli
+from phasegate.settings import get_settings
+
+app = typer.Typer(
+    name="phasegate",
+    help="Take AI use cases from pilot to production through gates decided on evidence.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def root(ctx: typer.Context, as_user: Annotated[str | None, typer.Option(
+        "--as", help="act on the local store as this registered user, with their roles")] = None) -> None:
+    """Local mode acts on PHASEGATE_HOME's store; PHASEGATE_URL and PHASEGATE_TOKEN talk to a server."""
+    ctx.obj = {"as_user": as_user}
+
+
+@app.command()
+def init() -> None:
+    """Create the store, or upgrade it to the newest schema."""
+    from phasegate.store import upgrade
+
+    settings = get_settings()
+    upgrade(settings.store_url)
+    out.print(f"store ready: {settings.store_url.split('@')[-1]}")
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000,
+          reload: Annotated[bool, typer.Option(help="restart on code changes")] = False) -> None:
+    """Serve the API (/api/v1) and the web UI."""
+    import uvicorn
+
+    out.print(f"phasegate on http://{host}:{port}  (API docs: http://{host}:{port}/api/v1/docs)")
+    uvicorn.run("phasegate.app:create_app", factory=True, host=host, port=port, reload=reload,
+                log_level="info")
+
+
+identity_cli.register(app)
+portfolio_cli.register(app)
+
+
+def main() -> None:
+    app()

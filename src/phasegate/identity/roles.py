@@ -1,0 +1,81 @@
+"""Roles and what each may do: the one table every door checks against."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    admin = "admin"
+    program_lead = "program-lead"
+    use_case_owner = "use-case-owner"
+    technical_owner = "technical-owner"
+    risk_owner = "risk-owner"
+    reviewer = "reviewer"
+    viewer = "viewer"
+
+
+# The owner fields of a use case name people; each grants that person a role on it.
+OWNER_FIELD_ROLES: dict[str, Role] = {
+    "use_case": Role.use_case_owner,
+    "technical": Role.technical_owner,
+    "risk": Role.risk_owner,
+    "domain_reviewer": Role.reviewer,
+}
+
+_ALIASES = {
+    "program_lead": Role.program_lead,
+    "use_case_owner": Role.use_case_owner,
+    "use_case": Role.use_case_owner,
+    "owner": Role.use_case_owner,
+    "technical_owner": Role.technical_owner,
+    "technical": Role.technical_owner,
+    "risk_owner": Role.risk_owner,
+    "risk": Role.risk_owner,
+    "domain_reviewer": Role.reviewer,
+}
+
+
+def parse_role(text: str) -> Role:
+    """A role from its name or a common alias (``risk`` for ``risk-owner``)."""
+    key = text.strip().lower()
+    try:
+        return Role(key)
+    except ValueError:
+        pass
+    if key in _ALIASES:
+        return _ALIASES[key]
+    names = ", ".join(r.value for r in Role)
+    raise ValueError(f"unknown role '{text}'; roles are: {names}")
+
+
+class Action(StrEnum):
+    """Everything a caller can ask for, by the permission it needs."""
+
+    read = "read"
+    usecase_create = "usecase.create"
+    usecase_update = "usecase.update"
+    usecase_delete = "usecase.delete"
+    usecase_import = "usecase.import"
+    user_manage = "user.manage"
+    audit_read = "audit.read"
+
+
+_EDITORS = {Role.admin, Role.program_lead, Role.use_case_owner, Role.technical_owner, Role.risk_owner}
+
+# A global grant applies to every use case; a grant on a use case only to that one.
+# Actions not tied to one use case (create, import, user management) need a global grant.
+PERMISSIONS: dict[Action, frozenset[Role]] = {
+    Action.read: frozenset(Role),
+    Action.usecase_create: frozenset({Role.admin, Role.program_lead, Role.use_case_owner}),
+    Action.usecase_update: frozenset(_EDITORS),
+    Action.usecase_delete: frozenset({Role.admin, Role.program_lead}),
+    Action.usecase_import: frozenset({Role.admin, Role.program_lead}),
+    Action.user_manage: frozenset({Role.admin}),
+    Action.audit_read: frozenset({Role.admin, Role.program_lead, Role.risk_owner}),
+}
+
+
+def allowed(action: Action, roles: set[Role]) -> bool:
+    """Whether any of these roles permits the action."""
+    return bool(PERMISSIONS[action] & roles)

@@ -1,0 +1,6 @@
+"""Every part's tables, imported once so the metadata and the migrations see them all."""
+
+from phasegate.identity import models as identity_models
+from phasegate.portfolio import models as portfolio_models
+
+__all__ = ["identity_models", "portfolio_models"]

@@ -1,0 +1,1 @@
+"""The portfolio: use cases, their definitions of done, scoring, ROI and risk tier."""
