@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from phasegate.console import out
+from phasegate.demo import cli as demo_cli
 from phasegate.identity import cli as identity_cli
 from phasegate.portfolio import cli as portfolio_cli
 from phasegate.settings import get_settings
@@ -49,6 +50,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
 
 identity_cli.register(app)
 portfolio_cli.register(app)
+demo_cli.register(app)
 
 
 def main() -> None:

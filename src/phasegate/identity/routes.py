@@ -74,6 +74,19 @@ def grant_role(name: str, body: RoleGrantCreate, session: SessionDep,
     return user_public(user)
 
 
+class PasswordChange(BaseModel):
+    password: str | None = Field(None, description="left out: one is generated and returned once")
+
+
+@router.post("/users/{name}/password")
+def change_password(name: str, body: PasswordChange, session: SessionDep,
+                    principal: CurrentPrincipal) -> dict[str, Any]:
+    """Set a user's password; a generated one is returned once."""
+    generated = identity_service.set_password(session, actor=principal, name=name, password=body.password)
+    session.commit()
+    return {"user": name, "generated_password": generated}
+
+
 @router.post("/users/{name}/tokens", status_code=status.HTTP_201_CREATED)
 def create_token(name: str, session: SessionDep, principal: CurrentPrincipal,
                  label: Annotated[str, Body(embed=True)] = "cli") -> dict[str, Any]:

@@ -196,3 +196,18 @@ def revoke_tokens(session: Session, *, actor: Principal, name: str) -> int:
         audit.record(session, actor=actor.name, change=Change("token.revoke", "user", name,
                                                               after={"revoked": len(rows)}))
     return len(rows)
+
+
+def set_password(session: Session, *, actor: Principal, name: str, password: str | None = None) -> str | None:
+    """Set a user's password (their own, or anyone's for an admin); returns the generated one, if made."""
+    if actor.name != name:
+        actor.require(Action.user_manage)
+    user = get_user(session, name=name)
+    generated = None
+    if password is None:
+        generated = password = secrets.token_urlsafe(15)
+    validate_password(password)
+    user.password_hash = _hasher.hash(password)
+    audit.record(session, actor=actor.name, change=Change("user.password", "user", name,
+                                                          after={"password": "changed"}))
+    return generated

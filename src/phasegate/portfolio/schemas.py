@@ -35,8 +35,9 @@ class Status(StrEnum):
 
 
 class Direction(StrEnum):
-    higher = "higher"
-    lower = "lower"
+    # Upper-case members: ``lower`` would shadow ``str.lower``.
+    HIGHER = "higher"
+    LOWER = "lower"
 
 
 class DataSensitivity(StrEnum):
@@ -89,7 +90,7 @@ class PrimaryKpi(Strict):
     unit: str | None = None
     baseline: float | None = None
     target: float | None = None
-    direction: Direction = Direction.higher
+    direction: Direction = Direction.HIGHER
 
 
 class CounterMetric(Strict):
@@ -97,7 +98,7 @@ class CounterMetric(Strict):
     unit: str | None = None
     baseline: float | None = None
     limit: float | None = None
-    direction: Direction = Direction.lower
+    direction: Direction = Direction.LOWER
 
 
 class Kpis(Strict):
@@ -177,7 +178,8 @@ class UseCaseSpec(Strict):
 
     def document(self) -> dict[str, Any]:
         """The canonical form: what is stored, exported and compared; empty values left out."""
-        return _prune(self.model_dump(mode="json"))
+        pruned: dict[str, Any] = _prune(self.model_dump(mode="json"))
+        return pruned
 
 
 def _prune(value: Any) -> Any:

@@ -1,0 +1,62 @@
+"""`phasegate demo load`: a portfolio to explore, and an admin to explore it with."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Annotated
+
+import typer
+import yaml
+
+from phasegate.client import ApiError, Client
+from phasegate.commands import api
+from phasegate.console import out
+
+demo = typer.Typer(help="The demo portfolio.", no_args_is_help=True)
+
+ADMIN = "admin"
+
+
+def _text(name: str) -> bytes:
+    return resources.files("phasegate.demo").joinpath(name).read_bytes()
+
+
+def load_portfolio(client: Client) -> tuple[int, int]:
+    """Apply the demo use cases and import the federal slice; returns how many of each."""
+    documents = list(yaml.safe_load_all(_text("usecases.yaml")))
+    client.post("/apply", {"documents": documents})
+    result = client.request("POST", "/usecases/import", data={"preset": "us-federal-2025"},
+                            files={"file": ("federal-slice.csv", _text("federal-slice.csv"))})
+    counts = result["counts"]
+    return len(documents), counts["create"] + counts["update"] + counts["unchanged"]
+
+
+def ensure_admin(client: Client, name: str) -> tuple[str, str]:
+    """An admin with a fresh generated password and a new token, created if missing."""
+    try:
+        created = client.post("/users", {"name": name, "role": "admin"})
+        password = created["generated_password"]
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        password = client.post(f"/users/{name}/password", {})["generated_password"]
+    token = client.post(f"/users/{name}/tokens", {"label": "demo"})["token"]
+    return password, token
+
+
+@demo.command("load")
+def load(ctx: typer.Context, admin: Annotated[str, typer.Option(help="the admin user to create")] = ADMIN) -> None:
+    """Load the demo portfolio and print an admin's login and API token (shown once)."""
+    with api(ctx) as client:
+        usecases, federal = load_portfolio(client)
+        password, token = ensure_admin(client, admin)
+    out.print(f"demo portfolio: {usecases} use cases, and {federal} from the 2025 federal AI inventory")
+    out.print(f"web login:  {admin} / {password}", markup=False)
+    out.print(f"API token:  {token}", markup=False)
+    out.print("(the password and token are shown once; run `phasegate demo load` again for new ones)",
+              markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the demo commands to the root command."""
+    app.add_typer(demo, name="demo")
