@@ -11,6 +11,7 @@ import getpass
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.from_thread
 import httpx
 from sqlalchemy import inspect
 
@@ -74,10 +75,35 @@ def _error_of(response: httpx.Response) -> ApiError:
     detail = body.get("detail")
     problems = [Problem(**p) for p in body.get("problems", [])]
     if isinstance(detail, list):  # FastAPI's own request validation errors
-        problems = [Problem(d.get("msg", ""), field=".".join(str(x) for x in d.get("loc", [])[1:]) or None)
-                    for d in detail]
+        problems = [
+            Problem(d.get("msg", ""), field=".".join(str(x) for x in d.get("loc", [])[1:]) or None)
+            for d in detail
+        ]
         detail = "the request is not valid"
     return ApiError(response.status_code, str(detail), problems)
+
+
+class InProcessTransport(httpx.BaseTransport):
+    """Calls an ASGI application in this process, from synchronous code, through a blocking portal."""
+
+    def __init__(self, app: Any) -> None:
+        self._transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
+        self._portal_context = anyio.from_thread.start_blocking_portal()
+        self._portal = self._portal_context.__enter__()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._portal.call(self._handle, request)
+
+    async def _handle(self, request: httpx.Request) -> httpx.Response:
+        # The body must be read on the portal's event loop, where the application wrote it.
+        content = await request.aread()
+        request = httpx.Request(request.method, request.url, headers=request.headers, content=content)
+        response = await self._transport.handle_async_request(request)
+        body = await response.aread()
+        return httpx.Response(response.status_code, headers=response.headers, content=body)
+
+    def close(self) -> None:
+        self._portal_context.__exit__(None, None, None)
 
 
 class StoreNotReady(Exception):
@@ -88,13 +114,16 @@ def connect(settings: Settings, *, as_user: str | None = None) -> Client:
     """A client on the remote server if one is configured, else on the local store in-process."""
     if settings.url:
         if not settings.token:
-            raise StoreNotReady("PHASEGATE_URL is set but PHASEGATE_TOKEN is not: create one with "
-                                "'phasegate token create NAME' on the server")
-        http = httpx.Client(base_url=settings.url.rstrip("/"), timeout=120,
-                            headers={"Authorization": f"Bearer {settings.token}"})
+            raise StoreNotReady(
+                "PHASEGATE_URL is set but PHASEGATE_TOKEN is not: create one with "
+                "'phasegate token create NAME' on the server"
+            )
+        http = httpx.Client(
+            base_url=settings.url.rstrip("/"),
+            timeout=120,
+            headers={"Authorization": f"Bearer {settings.token}"},
+        )
         return Client(http, where=settings.url)
-    from fastapi.testclient import TestClient
-
     from phasegate.app import create_app
     from phasegate.identity import service as identity_service
 
@@ -108,8 +137,8 @@ def connect(settings: Settings, *, as_user: str | None = None) -> Client:
     else:
         principal = identity_service.local_operator(getpass.getuser())
     app = create_app(settings, store=store, local_principal=principal, web=False)
-    return Client(TestClient(app, base_url="http://phasegate.local", raise_server_exceptions=True),
-                  where="local store")
+    http = httpx.Client(transport=InProcessTransport(app), base_url="http://phasegate.local", timeout=None)
+    return Client(http, where="local store")
 
 
 def _safe(url: str) -> str:

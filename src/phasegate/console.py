@@ -25,7 +25,8 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     """A table for people."""
     grid = Table(title=title, show_lines=False)
     for column in columns:
-        grid.add_column(column)
+        # Fold rather than cut: an id shortened with an ellipsis cannot be typed back in.
+        grid.add_column(column, overflow="fold")
     for row in rows:
         grid.add_row(*("" if v is None else str(v) for v in row))
     out.print(grid)

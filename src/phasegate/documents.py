@@ -35,8 +35,9 @@ class SourceDocument:
         located = []
         for problem in problems:
             path = [int(p) if p.isdigit() else p for p in (problem.field or "").split(".") if p]
-            located.append(Problem(problem.message, field=problem.field, file=self.file,
-                                   line=self.line_of(path)))
+            located.append(
+                Problem(problem.message, field=problem.field, file=self.file, line=self.line_of(path))
+            )
         return located
 
 
@@ -44,8 +45,9 @@ def _child(node: yaml.Node, key: str | int) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             if k.value == key:
-                # An unknown key's error is best shown on the key itself.
-                return v if not isinstance(v, yaml.ScalarNode) or v.value != "" else k
+                # An empty value has no line of its own: point at its key.
+                found: yaml.Node = v if not isinstance(v, yaml.ScalarNode) or v.value != "" else k
+                return found
     if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
         child: yaml.Node = node.value[key]
         return child
@@ -72,15 +74,22 @@ def load(path: Path) -> list[SourceDocument]:
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark
             line = mark.line + 1 if mark is not None else None
-            raise InvalidInput("the YAML cannot be read; nothing was written",
-                               [Problem(str(exc.problem), file=str(file), line=line)]) from exc
+            raise InvalidInput(
+                "the YAML cannot be read; nothing was written",
+                [Problem(str(exc.problem), file=str(file), line=line)],
+            ) from exc
         for node, data in zip(nodes, datas, strict=True):
             if node is None or data is None:
                 continue
             if not isinstance(data, dict):
-                raise InvalidInput("a document must be a mapping; nothing was written",
-                                   [Problem("expected 'kind: ...' and fields", file=str(file),
-                                            line=node.start_mark.line + 1)])
+                raise InvalidInput(
+                    "a document must be a mapping; nothing was written",
+                    [
+                        Problem(
+                            "expected 'kind: ...' and fields", file=str(file), line=node.start_mark.line + 1
+                        )
+                    ],
+                )
             documents.append(SourceDocument(str(file), data, node))
     return documents
 

@@ -28,24 +28,35 @@ class Change:
 
 def record(session: Session, *, actor: str, change: Change) -> AuditEntry:
     """Append one entry in the caller's transaction, so the change and its record commit together."""
+    return record_many(session, actor=actor, changes=[change])[0]
+
+
+def record_many(session: Session, *, actor: str, changes: Sequence[Change]) -> list[AuditEntry]:
+    """Append entries for a batch of changes under one lock of the chain's head."""
+    if not changes:
+        return []
     head = _lock_head(session)
-    entry = AuditEntry(
-        seq=head.seq + 1,
-        at=now().isoformat(timespec="microseconds"),
-        actor=actor,
-        action=change.action,
-        target_type=change.target_type,
-        target_id=change.target_id,
-        usecase_id=change.usecase_id,
-        before=None if change.before is None else chain.canonical(chain.redact(change.before)),
-        after=None if change.after is None else chain.canonical(chain.redact(change.after)),
-        prev_hash=head.hash,
-    )
-    entry.hash = chain.entry_hash(audit_payload(entry))
-    head.seq, head.hash = entry.seq, entry.hash
-    session.add(entry)
+    at = now().isoformat(timespec="microseconds")
+    written = []
+    for change in changes:
+        entry = AuditEntry(
+            seq=head.seq + 1,
+            at=at,
+            actor=actor,
+            action=change.action,
+            target_type=change.target_type,
+            target_id=change.target_id,
+            usecase_id=change.usecase_id,
+            before=None if change.before is None else chain.canonical(chain.redact(change.before)),
+            after=None if change.after is None else chain.canonical(chain.redact(change.after)),
+            prev_hash=head.hash,
+        )
+        entry.hash = chain.entry_hash(audit_payload(entry))
+        head.seq, head.hash = entry.seq, entry.hash
+        written.append(entry)
+    session.add_all(written)
     session.flush()
-    return entry
+    return written
 
 
 def _lock_head(session: Session) -> AuditHead:
@@ -58,8 +69,14 @@ def _lock_head(session: Session) -> AuditHead:
     return head
 
 
-def entries(session: Session, *, usecase_id: str | None = None, actor: str | None = None,
-            limit: int = 200, offset: int = 0) -> Sequence[AuditEntry]:
+def entries(
+    session: Session,
+    *,
+    usecase_id: str | None = None,
+    actor: str | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> Sequence[AuditEntry]:
     """The newest entries first, filtered by use case and actor."""
     query = select(AuditEntry).order_by(AuditEntry.seq.desc())
     if usecase_id:

@@ -52,8 +52,9 @@ class Verification:
         return self.broken is None
 
 
-def verify(payloads: Iterable[Mapping[str, Any]], hashes: Iterable[str],
-           head: tuple[int, str] | None) -> Verification:
+def verify(
+    payloads: Iterable[Mapping[str, Any]], hashes: Iterable[str], head: tuple[int, str] | None
+) -> Verification:
     """Walk the entries in order and name the first one that was changed, removed or reordered."""
     expected_prev, expected_seq, count = GENESIS, 1, 0
     for payload, stored_hash in zip(payloads, hashes, strict=True):
@@ -62,15 +63,23 @@ def verify(payloads: Iterable[Mapping[str, Any]], hashes: Iterable[str],
             reason = f"entry {expected_seq} is missing" if seq > expected_seq else "entries are out of order"
             return Verification(count, ChainBreak(expected_seq if seq > expected_seq else seq, reason))
         if payload["prev_hash"] != expected_prev:
-            return Verification(count, ChainBreak(seq, "does not follow the entry before it (removed or reordered)"))
+            return Verification(
+                count, ChainBreak(seq, "does not follow the entry before it (removed or reordered)")
+            )
         if entry_hash(payload) != stored_hash:
             return Verification(count, ChainBreak(seq, "its content was changed after it was written"))
         expected_prev, expected_seq, count = stored_hash, seq + 1, count + 1
     if head is not None:
         head_seq, head_hash = head
         if head_seq != count or (count and head_hash != expected_prev):
-            return Verification(count, ChainBreak(count + 1, f"the log ends at entry {count} "
-                                                  f"but entry {head_seq} was written (entries removed from the end)"))
+            return Verification(
+                count,
+                ChainBreak(
+                    count + 1,
+                    f"the log ends at entry {count} "
+                    f"but entry {head_seq} was written (entries removed from the end)",
+                ),
+            )
     elif count:
         return Verification(count, ChainBreak(count, "the chain head is missing"))
     return Verification(count, None)

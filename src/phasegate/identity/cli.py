@@ -18,12 +18,19 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for machines"
 
 
 @users.command("add")
-def user_add(ctx: typer.Context, name: str,
-             role: Annotated[str, typer.Option(help="admin, program-lead, use-case-owner, technical-owner, "
-                                                    "risk-owner, reviewer or viewer")],
-             usecase: Annotated[str | None, typer.Option(help="grant the role on this use case only")] = None,
-             password_stdin: Annotated[bool, typer.Option(help="read the password from stdin")] = False,
-             json_: JsonFlag = False) -> None:
+def user_add(
+    ctx: typer.Context,
+    name: str,
+    role: Annotated[
+        str,
+        typer.Option(
+            help="admin, program-lead, use-case-owner, technical-owner, risk-owner, reviewer or viewer"
+        ),
+    ],
+    usecase: Annotated[str | None, typer.Option(help="grant the role on this use case only")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="read the password from stdin")] = False,
+    json_: JsonFlag = False,
+) -> None:
     """Add a user; without --password-stdin a password is generated and printed once."""
     password = None
     if password_stdin:
@@ -42,8 +49,12 @@ def user_add(ctx: typer.Context, name: str,
 
 
 @users.command("grant")
-def user_grant(ctx: typer.Context, name: str, role: Annotated[str, typer.Option()],
-               usecase: Annotated[str | None, typer.Option()] = None) -> None:
+def user_grant(
+    ctx: typer.Context,
+    name: str,
+    role: Annotated[str, typer.Option()],
+    usecase: Annotated[str | None, typer.Option()] = None,
+) -> None:
     """Give a user another role, globally or on one use case."""
     with api(ctx) as client:
         client.post(f"/users/{name}/roles", {"role": role, "usecase": usecase})
@@ -58,15 +69,27 @@ def user_list(ctx: typer.Context, json_: JsonFlag = False) -> None:
     if json_:
         print_json(result["data"])
         return
-    table(None, ["user", "roles", "active"], (
-        (u["name"], ", ".join(r["role"] + (f"@{r['usecase']}" if r["usecase"] else "") for r in u["roles"]),
-         "yes" if u["active"] else "no") for u in result["data"]))
+    table(
+        None,
+        ["user", "roles", "active"],
+        (
+            (
+                u["name"],
+                ", ".join(r["role"] + (f"@{r['usecase']}" if r["usecase"] else "") for r in u["roles"]),
+                "yes" if u["active"] else "no",
+            )
+            for u in result["data"]
+        ),
+    )
 
 
 @tokens.command("create")
-def token_create(ctx: typer.Context, name: str,
-                 label: Annotated[str, typer.Option(help="what the token is for")] = "cli",
-                 json_: JsonFlag = False) -> None:
+def token_create(
+    ctx: typer.Context,
+    name: str,
+    label: Annotated[str, typer.Option(help="what the token is for")] = "cli",
+    json_: JsonFlag = False,
+) -> None:
     """Create an API token for a user; it is printed once and stored only as a hash."""
     with api(ctx) as client:
         result = client.post(f"/users/{name}/tokens", {"label": label})
@@ -77,17 +100,24 @@ def token_create(ctx: typer.Context, name: str,
 
 
 @audit_app.command("log")
-def audit_log(ctx: typer.Context, usecase: Annotated[str | None, typer.Option()] = None,
-              actor: Annotated[str | None, typer.Option()] = None,
-              limit: Annotated[int, typer.Option(min=1)] = 50, json_: JsonFlag = False) -> None:
+def audit_log(
+    ctx: typer.Context,
+    usecase: Annotated[str | None, typer.Option()] = None,
+    actor: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    json_: JsonFlag = False,
+) -> None:
     """Audit entries, newest first."""
     with api(ctx) as client:
         result = client.get("/audit", usecase=usecase, actor=actor, limit=limit)
     if json_:
         print_json(result["data"])
         return
-    table(None, ["#", "when", "actor", "action", "target"],
-          ((e["seq"], e["at"][:19], e["actor"], e["action"], e["target"]) for e in result["data"]))
+    table(
+        None,
+        ["#", "when", "actor", "action", "target"],
+        ((e["seq"], e["at"][:19], e["actor"], e["action"], e["target"]) for e in result["data"]),
+    )
 
 
 @audit_app.command("verify")

@@ -58,18 +58,26 @@ def list_users(session: SessionDep, principal: CurrentPrincipal) -> dict[str, An
 @router.post("/users", status_code=status.HTTP_201_CREATED)
 def create_user(body: UserCreate, session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Create a user with one role; a generated password is returned once."""
-    user, generated = identity_service.add_user(session, actor=principal, name=body.name, role=body.role,
-                                                usecase_id=body.usecase, password=body.password)
+    user, generated = identity_service.add_user(
+        session,
+        actor=principal,
+        name=body.name,
+        role=body.role,
+        usecase_id=body.usecase,
+        password=body.password,
+    )
     session.commit()
     return {"user": user_public(user), "generated_password": generated}
 
 
 @router.post("/users/{name}/roles")
-def grant_role(name: str, body: RoleGrantCreate, session: SessionDep,
-               principal: CurrentPrincipal) -> dict[str, Any]:
+def grant_role(
+    name: str, body: RoleGrantCreate, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
     """Give a user another role, globally or on one use case."""
-    user = identity_service.grant_role(session, actor=principal, name=name, role=body.role,
-                                       usecase_id=body.usecase)
+    user = identity_service.grant_role(
+        session, actor=principal, name=name, role=body.role, usecase_id=body.usecase
+    )
     session.commit()
     return user_public(user)
 
@@ -79,8 +87,9 @@ class PasswordChange(BaseModel):
 
 
 @router.post("/users/{name}/password")
-def change_password(name: str, body: PasswordChange, session: SessionDep,
-                    principal: CurrentPrincipal) -> dict[str, Any]:
+def change_password(
+    name: str, body: PasswordChange, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
     """Set a user's password; a generated one is returned once."""
     generated = identity_service.set_password(session, actor=principal, name=name, password=body.password)
     session.commit()
@@ -88,8 +97,12 @@ def change_password(name: str, body: PasswordChange, session: SessionDep,
 
 
 @router.post("/users/{name}/tokens", status_code=status.HTTP_201_CREATED)
-def create_token(name: str, session: SessionDep, principal: CurrentPrincipal,
-                 label: Annotated[str, Body(embed=True)] = "cli") -> dict[str, Any]:
+def create_token(
+    name: str,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    label: Annotated[str, Body(embed=True)] = "cli",
+) -> dict[str, Any]:
     """A new API token, shown once; only its hash is stored."""
     token = identity_service.create_token(session, actor=principal, name=name, label=label)
     session.commit()
@@ -111,9 +124,14 @@ def entry_public(entry: AuditEntry) -> dict[str, Any]:
 
 
 @router.get("/audit")
-def read_audit_log(session: SessionDep, principal: CurrentPrincipal, usecase: str | None = None,
-                   actor: str | None = None, limit: Annotated[int, Query(ge=1, le=10000)] = 200,
-                   offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+def read_audit_log(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    usecase: str | None = None,
+    actor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 200,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
     """Audit entries, newest first, by use case or actor."""
     principal.require(Action.audit_read, usecase)
     rows = audit.entries(session, usecase_id=usecase, actor=actor, limit=limit, offset=offset)

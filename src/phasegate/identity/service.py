@@ -96,11 +96,20 @@ def _user_view(user: User) -> dict[str, object]:
 def validate_password(password: str) -> None:
     """Refuse passwords too short to resist guessing."""
     if len(password) < 10:
-        raise InvalidInput("password too short", [Problem("must be at least 10 characters", field="password")])
+        raise InvalidInput(
+            "password too short", [Problem("must be at least 10 characters", field="password")]
+        )
 
 
-def add_user(session: Session, *, actor: Principal, name: str, role: str, usecase_id: str | None = None,
-             password: str | None = None) -> tuple[User, str | None]:
+def add_user(
+    session: Session,
+    *,
+    actor: Principal,
+    name: str,
+    role: str,
+    usecase_id: str | None = None,
+    password: str | None = None,
+) -> tuple[User, str | None]:
     """Create a user with one role; returns the user and the generated password, if one was made."""
     actor.require(Action.user_manage)
     name = name.strip()
@@ -120,13 +129,17 @@ def add_user(session: Session, *, actor: Principal, name: str, role: str, usecas
     user.grants.append(RoleGrant(role=parsed.value, usecase_id=usecase_id))
     session.add(user)
     session.flush()
-    audit.record(session, actor=actor.name, change=Change("user.add", "user", name, after=_user_view(user),
-                                                          usecase_id=usecase_id))
+    audit.record(
+        session,
+        actor=actor.name,
+        change=Change("user.add", "user", name, after=_user_view(user), usecase_id=usecase_id),
+    )
     return user, generated
 
 
-def grant_role(session: Session, *, actor: Principal, name: str, role: str,
-               usecase_id: str | None = None) -> User:
+def grant_role(
+    session: Session, *, actor: Principal, name: str, role: str, usecase_id: str | None = None
+) -> User:
     """Give an existing user another role, globally or on one use case."""
     actor.require(Action.user_manage)
     user = get_user(session, name=name)
@@ -138,8 +151,11 @@ def grant_role(session: Session, *, actor: Principal, name: str, role: str,
     if not any(g.role == parsed.value and g.usecase_id == usecase_id for g in user.grants):
         user.grants.append(RoleGrant(role=parsed.value, usecase_id=usecase_id))
         session.flush()
-        audit.record(session, actor=actor.name, change=Change("user.grant", "user", name, before,
-                                                              _user_view(user), usecase_id))
+        audit.record(
+            session,
+            actor=actor.name,
+            change=Change("user.grant", "user", name, before, _user_view(user), usecase_id),
+        )
     return user
 
 
@@ -170,8 +186,16 @@ def create_token(session: Session, *, actor: Principal, name: str, label: str = 
     row = ApiToken(user_id=user.id, name=label, token_hash=hash_token(token), prefix=token[:10])
     session.add(row)
     session.flush()
-    audit.record(session, actor=actor.name, change=Change(
-        "token.create", "token", f"{name}:{row.id}", after={"user": name, "label": label, "prefix": row.prefix}))
+    audit.record(
+        session,
+        actor=actor.name,
+        change=Change(
+            "token.create",
+            "token",
+            f"{name}:{row.id}",
+            after={"user": name, "label": label, "prefix": row.prefix},
+        ),
+    )
     return token
 
 
@@ -188,13 +212,17 @@ def revoke_tokens(session: Session, *, actor: Principal, name: str) -> int:
     if actor.name != name:
         actor.require(Action.user_manage)
     user = get_user(session, name=name)
-    rows = session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
-                                                  ApiToken.revoked_at.is_(None))).all()
+    rows = session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).all()
     for row in rows:
         row.revoked_at = now()
     if rows:
-        audit.record(session, actor=actor.name, change=Change("token.revoke", "user", name,
-                                                              after={"revoked": len(rows)}))
+        audit.record(
+            session,
+            actor=actor.name,
+            change=Change("token.revoke", "user", name, after={"revoked": len(rows)}),
+        )
     return len(rows)
 
 
@@ -208,6 +236,7 @@ def set_password(session: Session, *, actor: Principal, name: str, password: str
         generated = password = secrets.token_urlsafe(15)
     validate_password(password)
     user.password_hash = _hasher.hash(password)
-    audit.record(session, actor=actor.name, change=Change("user.password", "user", name,
-                                                          after={"password": "changed"}))
+    audit.record(
+        session, actor=actor.name, change=Change("user.password", "user", name, after={"password": "changed"})
+    )
     return generated

@@ -23,25 +23,36 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for machines"
 
 
 @usecases.command("list")
-def usecase_list(ctx: typer.Context, status: Annotated[str | None, typer.Option()] = None,
-                 unit: Annotated[str | None, typer.Option(help="business unit")] = None,
-                 risk_tier: Annotated[str | None, typer.Option()] = None,
-                 owner: Annotated[str | None, typer.Option()] = None, json_: JsonFlag = False) -> None:
+def usecase_list(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option()] = None,
+    unit: Annotated[str | None, typer.Option(help="business unit")] = None,
+    risk_tier: Annotated[str | None, typer.Option()] = None,
+    owner: Annotated[str | None, typer.Option()] = None,
+    json_: JsonFlag = False,
+) -> None:
     """Use cases, filtered by status, business unit, risk tier or owner."""
     with api(ctx) as client:
-        result = client.get("/usecases", status=status, business_unit=unit, risk_tier=risk_tier, owner=owner,
-                            limit=10000)
+        result = client.get(
+            "/usecases", status=status, business_unit=unit, risk_tier=risk_tier, owner=owner, limit=10000
+        )
     if json_:
         print_json(result["data"])
         return
-    table(f"{result['count']} use cases", ["id", "name", "status", "unit", "risk", "owner"], (
-        (u["id"], u["name"], u["status"], u["business_unit"], u["risk_tier"], u["owner"])
-        for u in result["data"]))
+    table(
+        f"{result['count']} use cases",
+        ["id", "name", "status", "unit", "risk", "owner"],
+        (
+            (u["id"], u["name"], u["status"], u["business_unit"], u["risk_tier"], u["owner"])
+            for u in result["data"]
+        ),
+    )
 
 
 @usecases.command("show")
-def usecase_show(ctx: typer.Context, usecase_id: Annotated[str, typer.Argument(metavar="ID")],
-                 json_: JsonFlag = False) -> None:
+def usecase_show(
+    ctx: typer.Context, usecase_id: Annotated[str, typer.Argument(metavar="ID")], json_: JsonFlag = False
+) -> None:
     """The one-pager: definition of done, owners, KPIs, ROI, risk tier and what is missing."""
     with api(ctx) as client:
         result = client.get(f"/usecases/{usecase_id}")
@@ -50,24 +61,39 @@ def usecase_show(ctx: typer.Context, usecase_id: Annotated[str, typer.Argument(m
         return
     doc = result["document"]
     out.print(f"[bold]{result['name']}[/bold] ({result['id']}) - {result['status']}")
-    for label, key in (("unit", "business_unit"), ("workflow", "workflow"), ("outcome", "outcome_class"),
-                       ("users", "user_group"), ("boundary", "task_boundary")):
+    for label, key in (
+        ("unit", "business_unit"),
+        ("workflow", "workflow"),
+        ("outcome", "outcome_class"),
+        ("users", "user_group"),
+        ("boundary", "task_boundary"),
+    ):
         if doc.get(key):
             out.print(f"  {label}: {doc[key]}", markup=False)
     owners = doc.get("owners", {})
     out.print("  owners: " + ", ".join(f"{k}={v}" for k, v in owners.items()) if owners else "  owners: none")
     primary = doc.get("kpis", {}).get("primary")
     if primary:
-        out.print(f"  KPI: {primary['name']} {primary.get('baseline')} -> {primary.get('target')} "
-                  f"{primary.get('unit') or ''} ({primary['direction']} is better)", markup=False)
+        out.print(
+            f"  KPI: {primary['name']} {_number(primary.get('baseline'))} -> "
+            f"{_number(primary.get('target'))} "
+            f"{primary.get('unit') or ''} ({primary['direction']} is better)",
+            markup=False,
+        )
     risk = result["risk"]
-    out.print(f"  risk tier: {risk['tier'] or 'unknown'} ({'; '.join(risk['reasons'] or risk['missing'])})",
-              markup=False)
+    out.print(
+        f"  risk tier: {risk['tier'] or 'unknown'} ({'; '.join(risk['reasons'] or risk['missing'])})",
+        markup=False,
+    )
     _print_roi(result["roi"])
     done = result["completeness"]
     out.print(f"  definition of done: {done['filled']}/{done['total']} complete", markup=False)
     if done["missing"]:
         out.print("  missing: " + ", ".join(done["missing"]), markup=False)
+
+
+def _number(value: float | None) -> str:
+    return "?" if value is None else f"{value:,g}"
 
 
 def _print_roi(roi: dict[str, Any]) -> None:
@@ -76,8 +102,11 @@ def _print_roi(roi: dict[str, Any]) -> None:
         out.print("  ROI: needs " + ", ".join(roi["missing"]), markup=False)
         return
     payback = value["payback_months"]
-    out.print(f"  ROI: {value['net_monthly_value']:,.0f} net a month; payback "
-              + (f"{payback:.1f} months" if payback is not None else "never"), markup=False)
+    out.print(
+        f"  ROI: {value['net_monthly_value']:,.0f} net a month; payback "
+        + (f"{payback:.1f} months" if payback is not None else "never"),
+        markup=False,
+    )
 
 
 @usecases.command("import")
@@ -85,10 +114,13 @@ def usecase_import(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a CSV or XLSX inventory")],
     map_: Annotated[list[str] | None, typer.Option("--map", help="FIELD=COLUMN, repeatable")] = None,
-    map_file: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
-                                                  help="YAML or JSON mapping field: column")] = None,
+    map_file: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="YAML or JSON mapping field: column")
+    ] = None,
     preset: Annotated[str | None, typer.Option(help="a known inventory layout, e.g. us-federal-2025")] = None,
-    encoding: Annotated[str | None, typer.Option(help="the file's text encoding; detected if left out")] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="the file's text encoding; detected if left out")
+    ] = None,
     sheet: Annotated[str | None, typer.Option(help="the XLSX sheet to read")] = None,
     dry_run: Annotated[bool, typer.Option(help="report what would happen; write nothing")] = False,
     json_: JsonFlag = False,
@@ -112,17 +144,29 @@ def usecase_import(
         verb = "would be" if dry_run else "were"
         c = result["counts"]
         if result.get("encoding"):
-            out.print(f"read {result['file']} as {result['encoding']}", markup=False)
+            how = " (detected; name another with --encoding)" if result["encoding_detected"] else ""
+            out.print(f"read {result['file']} as {result['encoding']}{how}", markup=False)
+        for note in result["notes"]:
+            out.print(f"note: {note}", markup=False)
         if dry_run:
-            table("dry run: row by row", ["row", "id", "outcome", "why"], (
-                (r["row"], r["id"], r["outcome"], "; ".join(_problem_text(p) for p in r["problems"]))
-                for r in result["rows"]))
-        out.print(f"{c['create']} {verb} created, {c['update']} updated, {c['unchanged']} unchanged, "
-                  f"{c['reject']} rejected", markup=False)
+            table(
+                "dry run: row by row",
+                ["row", "id", "outcome", "why"],
+                (
+                    (r["row"], r["id"], r["outcome"], "; ".join(_problem_text(p) for p in r["problems"]))
+                    for r in result["rows"]
+                ),
+            )
+        out.print(
+            f"{c['create']} {verb} created, {c['update']} updated, {c['unchanged']} unchanged, "
+            f"{c['reject']} rejected",
+            markup=False,
+        )
         if not dry_run:
             for r in rejected:
-                err.print(f"  row {r['row']}: " + "; ".join(_problem_text(p) for p in r["problems"]),
-                          markup=False)
+                err.print(
+                    f"  row {r['row']}: " + "; ".join(_problem_text(p) for p in r["problems"]), markup=False
+                )
     if rejected:
         raise typer.Exit(1)
 
@@ -140,25 +184,32 @@ def usecase_delete(ctx: typer.Context, usecase_id: Annotated[str, typer.Argument
 
 
 @portfolio.command("rank")
-def portfolio_rank(ctx: typer.Context,
-                   model: Annotated[str, typer.Option(help="product, weighted, value-feasibility-risk, ...")]
-                   = "product",
-                   status: Annotated[str | None, typer.Option()] = None,
-                   unit: Annotated[str | None, typer.Option(help="business unit")] = None,
-                   json_: JsonFlag = False) -> None:
+def portfolio_rank(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Option(help="product, weighted, value-feasibility-risk, ...")] = "product",
+    status: Annotated[str | None, typer.Option()] = None,
+    unit: Annotated[str | None, typer.Option(help="business unit")] = None,
+    json_: JsonFlag = False,
+) -> None:
     """Rank the use cases by a scoring model, explaining every position."""
     with api(ctx) as client:
         result = client.get("/portfolio/rank", model=model, status=status, business_unit=unit)
     if json_:
         print_json(result["data"])
         return
-    table(f"ranked by {result['model']}: {result['description']}", ["#", "id", "score", "why"], (
-        (r["rank"] or "-", r["id"], "" if r["score"] is None else f"{r['score']:g}", r["explanation"])
-        for r in result["data"]))
+    table(
+        f"ranked by {result['model']}: {result['description']}",
+        ["#", "id", "score", "why"],
+        (
+            (r["rank"] or "-", r["id"], "" if r["score"] is None else f"{r['score']:g}", r["explanation"])
+            for r in result["data"]
+        ),
+    )
 
 
-def roi(ctx: typer.Context, usecase_id: Annotated[str, typer.Argument(metavar="ID")],
-        json_: JsonFlag = False) -> None:
+def roi(
+    ctx: typer.Context, usecase_id: Annotated[str, typer.Argument(metavar="ID")], json_: JsonFlag = False
+) -> None:
     """ROI of a use case: monthly value, net, payback, and payback's sensitivity to ±20 % per input."""
     with api(ctx) as client:
         result = client.get(f"/usecases/{usecase_id}/roi")
@@ -167,17 +218,25 @@ def roi(ctx: typer.Context, usecase_id: Annotated[str, typer.Argument(metavar="I
         return
     _print_roi(result)
     if result["sensitivity"]:
-        table("payback (months) with each input 20 % lower / higher", ["input", "-20 %", "+20 %"], (
-            (s["input"], _months(s["low_payback"]), _months(s["high_payback"])) for s in result["sensitivity"]))
+        table(
+            "payback (months) with each input 20 % lower / higher",
+            ["input", "-20 %", "+20 %"],
+            (
+                (s["input"], _months(s["low_payback"]), _months(s["high_payback"]))
+                for s in result["sensitivity"]
+            ),
+        )
 
 
 def _months(value: float | None) -> str:
     return "never" if value is None else f"{value:.2f}"
 
 
-def apply(ctx: typer.Context,
-          file: Annotated[Path, typer.Option("-f", "--file", help="a YAML file or a folder of them")],
-          json_: JsonFlag = False) -> None:
+def apply(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Option("-f", "--file", help="a YAML file or a folder of them")],
+    json_: JsonFlag = False,
+) -> None:
     """Create or update what YAML documents describe; any error names file, line and field, and nothing is
     written."""
     try:
@@ -188,8 +247,14 @@ def apply(ctx: typer.Context,
     for source in sources:
         kind = source.data.get("kind")
         if kind != "UseCase":
-            problems.append(Problem(f"unknown kind {kind!r}; expected UseCase", field="kind", file=source.file,
-                                    line=source.line_of(["kind"])))
+            problems.append(
+                Problem(
+                    f"unknown kind {kind!r}; expected UseCase",
+                    field="kind",
+                    file=source.file,
+                    line=source.line_of(["kind"]),
+                )
+            )
             continue
         try:
             portfolio_service.parse_spec(source.data)

@@ -73,7 +73,8 @@ def roi(inputs: RoiInputs) -> Roi | None:
         one_off = 0.0
         assumptions.append("one-off cost not given; counted as 0")
     # Money is kept to the cent, so a decision-maker never reads 112939.99999999997.
-    monthly_value = round(inputs.volume_per_month * inputs.cost_per_transaction_now * inputs.improvement_rate, 2)
+    gross = inputs.volume_per_month * inputs.cost_per_transaction_now * inputs.improvement_rate
+    monthly_value = round(gross, 2)
     net = round(monthly_value - run_cost, 2)
     return Roi(
         monthly_value=monthly_value,

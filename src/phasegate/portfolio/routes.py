@@ -18,18 +18,26 @@ from phasegate.settings import get_settings
 router = APIRouter(tags=["portfolio"])
 
 
-def _filters(status_: str | None, business_unit: str | None, risk_tier: str | None, owner: str | None,
-             q: str | None) -> portfolio_service.Filters:
-    return portfolio_service.Filters(status=status_, business_unit=business_unit, risk_tier=risk_tier,
-                                     owner=owner, text=q)
+def _filters(
+    status_: str | None, business_unit: str | None, risk_tier: str | None, owner: str | None, q: str | None
+) -> portfolio_service.Filters:
+    return portfolio_service.Filters(
+        status=status_, business_unit=business_unit, risk_tier=risk_tier, owner=owner, text=q
+    )
 
 
 @router.get("/usecases")
-def list_usecases(session: SessionDep, principal: CurrentPrincipal,
-                  status_: Annotated[str | None, Query(alias="status")] = None,
-                  business_unit: str | None = None, risk_tier: str | None = None, owner: str | None = None,
-                  q: str | None = None, limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
-                  offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+def list_usecases(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    status_: Annotated[str | None, Query(alias="status")] = None,
+    business_unit: str | None = None,
+    risk_tier: str | None = None,
+    owner: str | None = None,
+    q: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
     """Use cases, filtered by status, business unit, risk tier, owner or text."""
     principal.require(Action.read)
     filters = _filters(status_, business_unit, risk_tier, owner, q)
@@ -53,19 +61,26 @@ def read_usecase(usecase_id: str, session: SessionDep, principal: CurrentPrincip
 
 
 @router.put("/usecases/{usecase_id}")
-def apply_usecase(usecase_id: str, spec: UseCaseSpec, session: SessionDep,
-                  principal: CurrentPrincipal) -> dict[str, Any]:
+def apply_usecase(
+    usecase_id: str, spec: UseCaseSpec, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
     """Create or replace a use case from its whole document; an identical one changes nothing."""
     if spec.id != usecase_id:
-        raise InvalidInput("the body's id differs from the path", [Problem("must equal the path's id", field="id")])
+        raise InvalidInput(
+            "the body's id differs from the path", [Problem("must equal the path's id", field="id")]
+        )
     outcome, usecase = portfolio_service.apply(session, actor=principal, spec=spec)
     session.commit()
     return {"outcome": outcome, "usecase": views.detail(usecase)}
 
 
 @router.patch("/usecases/{usecase_id}")
-def update_usecase(usecase_id: str, session: SessionDep, principal: CurrentPrincipal,
-                   patch: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+def update_usecase(
+    usecase_id: str,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    patch: Annotated[dict[str, Any], Body()],
+) -> dict[str, Any]:
     """Change some fields; nested objects (owners, kpis, roi, scores, risk) merge."""
     usecase = portfolio_service.update(session, actor=principal, usecase_id=usecase_id, patch=patch)
     session.commit()
@@ -102,16 +117,28 @@ def _scoring_config() -> dict[str, Any]:
 
 
 @router.get("/portfolio/rank")
-def rank_portfolio(session: SessionDep, principal: CurrentPrincipal, model: str = "product",
-                   status_: Annotated[str | None, Query(alias="status")] = None,
-                   business_unit: str | None = None, risk_tier: str | None = None) -> dict[str, Any]:
+def rank_portfolio(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    model: str = "product",
+    status_: Annotated[str | None, Query(alias="status")] = None,
+    business_unit: str | None = None,
+    risk_tier: str | None = None,
+) -> dict[str, Any]:
     """The use cases in order by a scoring model, each position explained."""
     principal.require(Action.read)
-    ranking = portfolio_service.rank(session, model_name=model, config=_scoring_config(),
-                                     filters=_filters(status_, business_unit, risk_tier, None, None))
+    ranking = portfolio_service.rank(
+        session,
+        model_name=model,
+        config=_scoring_config(),
+        filters=_filters(status_, business_unit, risk_tier, None, None),
+    )
     chosen = scoring.get_model(model, _scoring_config())
-    return {"model": chosen.name, "description": chosen.description,
-            "data": [views.ranked(r) for r in ranking]}
+    return {
+        "model": chosen.name,
+        "description": chosen.description,
+        "data": [views.ranked(r) for r in ranking],
+    }
 
 
 @router.post("/usecases/import")
@@ -135,31 +162,43 @@ async def import_usecases(
     if map_file is not None:
         mapping.update(importing.read_map_file(await map_file.read(), map_file.filename or "map file"))
     mapping.update(importing.parse_map_options(map_ or []))
-    results = importing.rows_to_specs(table, mapping, preset=chosen, filename=filename)
+    resolved = importing.resolve_mapping(table, mapping, preset=chosen, filename=filename)
+    results = importing.rows_to_specs(table, resolved, preset=chosen, filename=filename)
     report = portfolio_service.import_rows(session, actor=principal, results=results, dry_run=dry_run)
     if not dry_run:
         session.commit()
-    counts = {k: sum(1 for r in report if r.outcome == k) for k in ("create", "update", "unchanged", "reject")}
+    counts = {
+        k: sum(1 for r in report if r.outcome == k) for k in ("create", "update", "unchanged", "reject")
+    }
     return {
         "file": filename,
         "encoding": table.encoding,
+        "encoding_detected": table.encoding_detected,
+        "notes": list(resolved.notes),
         "dry_run": dry_run,
         "counts": counts,
-        "rows": [{"row": r.row, "id": r.id, "outcome": r.outcome,
-                  "problems": [p.as_dict() for p in r.problems]} for r in report],
+        "rows": [
+            {"row": r.row, "id": r.id, "outcome": r.outcome, "problems": [p.as_dict() for p in r.problems]}
+            for r in report
+        ],
     }
 
 
 @router.post("/apply")
-def apply_documents(session: SessionDep, principal: CurrentPrincipal,
-                    documents: Annotated[list[dict[str, Any]], Body(embed=True)]) -> dict[str, Any]:
+def apply_documents(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    documents: Annotated[list[dict[str, Any]], Body(embed=True)],
+) -> dict[str, Any]:
     """Create or update documents (use cases today) together: all are written, or none."""
     results = []
     for index, document in enumerate(documents):
         kind = document.get("kind")
         if kind != "UseCase":
-            raise InvalidInput("unknown kind; nothing was written",
-                               [Problem(f"document {index + 1}: kind must be one of: UseCase", field="kind")])
+            raise InvalidInput(
+                "unknown kind; nothing was written",
+                [Problem(f"document {index + 1}: kind must be one of: UseCase", field="kind")],
+            )
         spec = portfolio_service.parse_spec(document)
         outcome, _ = portfolio_service.apply(session, actor=principal, spec=spec)
         results.append({"kind": kind, "id": spec.id, "outcome": outcome})
