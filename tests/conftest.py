@@ -19,8 +19,10 @@ from phasegate.settings import Settings, get_settings
 from phasegate.store import Base, Store, upgrade
 
 POSTGRES_URL = os.environ.get("PHASEGATE_TEST_POSTGRES_URL")
-NO_POSTGRES = ("PHASEGATE_TEST_POSTGRES_URL is not set: no PostgreSQL server for this run "
-               "(`make test` starts one through scripts/with-postgres.sh)")
+NO_POSTGRES = (
+    "PHASEGATE_TEST_POSTGRES_URL is not set: no PostgreSQL server for this run "
+    "(`make test` starts one through scripts/with-postgres.sh)"
+)
 DATA = Path(__file__).parent / "data"
 
 
@@ -103,8 +105,14 @@ class Users:
     def token(self, name: str, role: str, usecase: str | None = None, password: str | None = None) -> str:
         operator = local_operator("test")
         with self.store.transaction() as session:
-            identity_service.add_user(session, actor=operator, name=name, role=role, usecase_id=usecase,
-                                      password=password or "correct horse battery")
+            identity_service.add_user(
+                session,
+                actor=operator,
+                name=name,
+                role=role,
+                usecase_id=usecase,
+                password=password or "correct horse battery",
+            )
             return identity_service.create_token(session, actor=operator, name=name)
 
     def headers(self, name: str, role: str, usecase: str | None = None) -> dict[str, str]:

@@ -33,8 +33,11 @@ def get_session(store: Annotated[Store, Depends(get_store)]) -> Iterator[Session
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_principal(request: Request, session: SessionDep,
-                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+def get_principal(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
     """The caller, from the bearer token (or the local operator when the CLI runs in-process)."""
     local: Principal | None = getattr(request.app.state, "local_principal", None)
     if local is not None:

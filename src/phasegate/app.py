@@ -13,8 +13,13 @@ from phasegate.settings import Settings, get_settings
 from phasegate.store import Store
 
 
-def create_app(settings: Settings | None = None, *, store: Store | None = None,
-               local_principal: Principal | None = None, web: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    local_principal: Principal | None = None,
+    web: bool = True,
+) -> FastAPI:
     """The API (and, unless told otherwise, the web pages) over the configured store."""
     settings = settings or get_settings()
     app = FastAPI(

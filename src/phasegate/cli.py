@@ -21,8 +21,13 @@ app = typer.Typer(
 
 
 @app.callback()
-def root(ctx: typer.Context, as_user: Annotated[str | None, typer.Option(
-        "--as", help="act on the local store as this registered user, with their roles")] = None) -> None:
+def root(
+    ctx: typer.Context,
+    as_user: Annotated[
+        str | None,
+        typer.Option("--as", help="act on the local store as this registered user, with their roles"),
+    ] = None,
+) -> None:
     """Local mode acts on PHASEGATE_HOME's store; PHASEGATE_URL and PHASEGATE_TOKEN talk to a server."""
     ctx.obj = {"as_user": as_user}
 
@@ -38,14 +43,18 @@ def init() -> None:
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000,
-          reload: Annotated[bool, typer.Option(help="restart on code changes")] = False) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    reload: Annotated[bool, typer.Option(help="restart on code changes")] = False,
+) -> None:
     """Serve the API (/api/v1) and the web UI."""
     import uvicorn
 
     out.print(f"phasegate on http://{host}:{port}  (API docs: http://{host}:{port}/api/v1/docs)")
-    uvicorn.run("phasegate.app:create_app", factory=True, host=host, port=port, reload=reload,
-                log_level="info")
+    uvicorn.run(
+        "phasegate.app:create_app", factory=True, host=host, port=port, reload=reload, log_level="info"
+    )
 
 
 identity_cli.register(app)

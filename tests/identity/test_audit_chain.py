@@ -65,5 +65,8 @@ def test_swapping_two_entries_is_found() -> None:
 
 def test_secrets_are_redacted_at_any_depth() -> None:
     value = {"user": "a", "password": "hunter22", "nested": [{"token": "pg_abc", "ok": 1}]}
-    assert chain.redact(value) == {"user": "a", "password": chain.REDACTED,
-                                   "nested": [{"token": chain.REDACTED, "ok": 1}]}
+    assert chain.redact(value) == {
+        "user": "a",
+        "password": chain.REDACTED,
+        "nested": [{"token": chain.REDACTED, "ok": 1}],
+    }

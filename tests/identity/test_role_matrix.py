@@ -16,7 +16,9 @@ from phasegate.store import Store
 from tests.conftest import Users
 
 ANY = frozenset(Role)
-EDITORS = frozenset({Role.admin, Role.program_lead, Role.use_case_owner, Role.technical_owner, Role.risk_owner})
+EDITORS = frozenset(
+    {Role.admin, Role.program_lead, Role.use_case_owner, Role.technical_owner, Role.risk_owner}
+)
 LEADS = frozenset({Role.admin, Role.program_lead})
 AUDITORS = frozenset({Role.admin, Role.program_lead, Role.risk_owner})
 ADMIN = frozenset({Role.admin})
@@ -41,7 +43,9 @@ MATRIX: dict[tuple[str, str], tuple[frozenset[Role], Request]] = {
     ),
     ("GET", "/api/v1/usecases/{usecase_id}"): (ANY, lambda role: {}),
     ("PUT", "/api/v1/usecases/{usecase_id}"): (
-        EDITORS, lambda role: {"json": {"id": "target", "name": f"Renamed by {role}"}}),
+        EDITORS,
+        lambda role: {"json": {"id": "target", "name": f"Renamed by {role}"}},
+    ),
     ("PATCH", "/api/v1/usecases/{usecase_id}"): (EDITORS, lambda role: {"json": {"name": f"Patched {role}"}}),
     ("DELETE", "/api/v1/usecases/{usecase_id}"): (LEADS, lambda role: {}),
     ("GET", "/api/v1/usecases/{usecase_id}/roi"): (ANY, lambda role: {}),
@@ -49,7 +53,9 @@ MATRIX: dict[tuple[str, str], tuple[frozenset[Role], Request]] = {
     ("GET", "/api/v1/portfolio/rank"): (ANY, lambda role: {}),
     ("POST", "/api/v1/usecases/import"): (LEADS, lambda role: {"files": {"file": ("u.csv", CSV)}}),
     ("POST", "/api/v1/apply"): (
-        EDITORS, lambda role: {"json": {"documents": [{"kind": "UseCase", "id": "target", "name": f"A {role}"}]}}),
+        EDITORS,
+        lambda role: {"json": {"documents": [{"kind": "UseCase", "id": "target", "name": f"A {role}"}]}},
+    ),
 }
 
 
@@ -70,24 +76,27 @@ def _seed(store: Store) -> None:
     from phasegate.identity.service import local_operator
 
     with store.transaction() as session:
-        portfolio_service.create(session, actor=local_operator("seed"),
-                                 spec=UseCaseSpec(id="target", name="Target"))
+        portfolio_service.create(
+            session, actor=local_operator("seed"), spec=UseCaseSpec(id="target", name="Target")
+        )
 
 
 def _url(path: str) -> str:
     return path.replace("{usecase_id}", "target").replace("{name}", "someone")
 
 
-def test_each_role_is_allowed_exactly_what_the_matrix_says(app_client: TestClient, users: Users,
-                                                           store: Store) -> None:
+def test_each_role_is_allowed_exactly_what_the_matrix_says(
+    app_client: TestClient, users: Users, store: Store
+) -> None:
     tokens = {role: users.token(f"user-{role.value}", role.value) for role in Role}
     users.token("someone", "viewer")
     surprises = []
     for (method, path), (allowed, request) in sorted(MATRIX.items()):
         for role in Role:
             _seed_fresh(store)
-            response = app_client.request(method, _url(path), headers={"Authorization": f"Bearer {tokens[role]}"},
-                                          **request(role.value))
+            response = app_client.request(
+                method, _url(path), headers={"Authorization": f"Bearer {tokens[role]}"}, **request(role.value)
+            )
             if role in allowed and response.status_code in (401, 403):
                 surprises.append(f"{role} refused {method} {path}: {response.status_code} {response.text}")
             if role not in allowed and response.status_code != 403:
@@ -115,21 +124,37 @@ def test_an_invalid_token_is_401(app_client: TestClient) -> None:
     assert response.status_code == 401
 
 
-def test_a_role_on_one_use_case_does_not_reach_another(app_client: TestClient, users: Users,
-                                                       store: Store) -> None:
+def test_a_role_on_one_use_case_does_not_reach_another(
+    app_client: TestClient, users: Users, store: Store
+) -> None:
     _seed(store)
-    app_client.post("/api/v1/usecases", json={"id": "other", "name": "Other"}, headers=users.headers("lead", "admin"))
+    app_client.post(
+        "/api/v1/usecases", json={"id": "other", "name": "Other"}, headers=users.headers("lead", "admin")
+    )
     headers = users.headers("scoped", "use-case-owner", usecase="target")
-    assert app_client.patch("/api/v1/usecases/target", json={"name": "Mine"}, headers=headers).status_code == 200
-    assert app_client.patch("/api/v1/usecases/other", json={"name": "Not mine"}, headers=headers).status_code == 403
+    assert (
+        app_client.patch("/api/v1/usecases/target", json={"name": "Mine"}, headers=headers).status_code == 200
+    )
+    assert (
+        app_client.patch("/api/v1/usecases/other", json={"name": "Not mine"}, headers=headers).status_code
+        == 403
+    )
     # A role on one use case is not a global one: it cannot create use cases.
-    assert app_client.post("/api/v1/usecases", json={"id": "x", "name": "X"}, headers=headers).status_code == 403
+    assert (
+        app_client.post("/api/v1/usecases", json={"id": "x", "name": "X"}, headers=headers).status_code == 403
+    )
 
 
-def test_the_owner_named_in_a_use_case_may_edit_it(app_client: TestClient, users: Users, store: Store) -> None:
+def test_the_owner_named_in_a_use_case_may_edit_it(
+    app_client: TestClient, users: Users, store: Store
+) -> None:
     _seed(store)
     headers = users.headers("maria.lopez", "viewer")
-    assert app_client.patch("/api/v1/usecases/target", json={"name": "Hers"}, headers=headers).status_code == 403
+    assert (
+        app_client.patch("/api/v1/usecases/target", json={"name": "Hers"}, headers=headers).status_code == 403
+    )
     admin = users.headers("root", "admin")
     app_client.patch("/api/v1/usecases/target", json={"owners": {"use_case": "maria.lopez"}}, headers=admin)
-    assert app_client.patch("/api/v1/usecases/target", json={"name": "Hers"}, headers=headers).status_code == 200
+    assert (
+        app_client.patch("/api/v1/usecases/target", json={"name": "Hers"}, headers=headers).status_code == 200
+    )

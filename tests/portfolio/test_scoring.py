@@ -1,7 +1,6 @@
 """Scoring models, the registry that finds them, and a ranking that explains itself."""
 
 # The formulas shown to users are written with the real multiplication and minus signs.
-# ruff: noqa: RUF001
 
 from __future__ import annotations
 

@@ -22,8 +22,9 @@ def test_intake_needs_only_an_id_and_a_name(app_client: TestClient, admin: dict[
     assert "primary KPI baseline" in " ".join(body["completeness"]["missing"])
 
 
-def test_the_one_pager_derives_risk_tier_roi_and_completeness(app_client: TestClient,
-                                                               admin: dict[str, str]) -> None:
+def test_the_one_pager_derives_risk_tier_roi_and_completeness(
+    app_client: TestClient, admin: dict[str, str]
+) -> None:
     app_client.post("/api/v1/usecases", json=invoice(), headers=admin)
     body = app_client.get("/api/v1/usecases/invoice-extraction", headers=admin).json()
     assert body["risk"]["tier"] == "medium"
@@ -37,19 +38,29 @@ def test_the_one_pager_derives_risk_tier_roi_and_completeness(app_client: TestCl
 
 def test_patch_merges_nested_fields_and_keeps_the_rest(app_client: TestClient, admin: dict[str, str]) -> None:
     app_client.post("/api/v1/usecases", json=invoice(), headers=admin)
-    response = app_client.patch("/api/v1/usecases/invoice-extraction",
-                                json={"owners": {"technical": "new.person"}, "status": "active"}, headers=admin)
+    response = app_client.patch(
+        "/api/v1/usecases/invoice-extraction",
+        json={"owners": {"technical": "new.person"}, "status": "active"},
+        headers=admin,
+    )
     assert response.status_code == 200
     document = response.json()["document"]
-    assert document["owners"] == {"use_case": "maria.lopez", "technical": "new.person", "risk": "k.osei",
-                                  "domain_reviewer": "j.berg"}
+    assert document["owners"] == {
+        "use_case": "maria.lopez",
+        "technical": "new.person",
+        "risk": "k.osei",
+        "domain_reviewer": "j.berg",
+    }
     assert response.json()["revision"] == 2
 
 
 def test_bad_input_names_the_field_and_writes_nothing(app_client: TestClient, admin: dict[str, str]) -> None:
     app_client.post("/api/v1/usecases", json=invoice(), headers=admin)
-    response = app_client.patch("/api/v1/usecases/invoice-extraction",
-                                json={"scores": {"data_readiness": 9}, "name": "Changed"}, headers=admin)
+    response = app_client.patch(
+        "/api/v1/usecases/invoice-extraction",
+        json={"scores": {"data_readiness": 9}, "name": "Changed"},
+        headers=admin,
+    )
     assert response.status_code == 422
     assert any(p["field"] == "scores.data_readiness" for p in response.json()["problems"])
     after = app_client.get("/api/v1/usecases/invoice-extraction", headers=admin).json()
@@ -74,22 +85,42 @@ def test_a_duplicate_id_is_a_conflict(app_client: TestClient, admin: dict[str, s
 
 def test_list_filters_by_status_unit_and_risk_tier(app_client: TestClient, admin: dict[str, str]) -> None:
     app_client.post("/api/v1/usecases", json=invoice(), headers=admin)
-    app_client.post("/api/v1/usecases", json={"id": "b", "name": "B", "status": "active",
-                                              "business_unit": "Sales"}, headers=admin)
+    app_client.post(
+        "/api/v1/usecases",
+        json={"id": "b", "name": "B", "status": "active", "business_unit": "Sales"},
+        headers=admin,
+    )
     listed = app_client.get("/api/v1/usecases", params={"business_unit": "Sales"}, headers=admin).json()
     assert [u["id"] for u in listed["data"]] == ["b"]
     tiered = app_client.get("/api/v1/usecases", params={"risk_tier": "medium"}, headers=admin).json()
     assert [u["id"] for u in tiered["data"]] == ["invoice-extraction"]
 
 
-def test_ranking_explains_positions_and_puts_unscored_last(app_client: TestClient, admin: dict[str, str]) -> None:
+def test_ranking_explains_positions_and_puts_unscored_last(
+    app_client: TestClient, admin: dict[str, str]
+) -> None:
     app_client.post("/api/v1/usecases", json=invoice(), headers=admin)
-    app_client.post("/api/v1/usecases", json={"id": "low", "name": "Low", "scores": {
-        "data_readiness": 2, "process_clarity": 2, "roi_measurability": 2, "scope_boundedness": 2}}, headers=admin)
+    app_client.post(
+        "/api/v1/usecases",
+        json={
+            "id": "low",
+            "name": "Low",
+            "scores": {
+                "data_readiness": 2,
+                "process_clarity": 2,
+                "roi_measurability": 2,
+                "scope_boundedness": 2,
+            },
+        },
+        headers=admin,
+    )
     app_client.post("/api/v1/usecases", json={"id": "unscored", "name": "Unscored"}, headers=admin)
     ranked = app_client.get("/api/v1/portfolio/rank", params={"model": "product"}, headers=admin).json()
     assert [(r["id"], r["rank"], r["score"]) for r in ranked["data"]] == [
-        ("invoice-extraction", 1, 400), ("low", 2, 16), ("unscored", None, None)]
+        ("invoice-extraction", 1, 400),
+        ("low", 2, 16),
+        ("unscored", None, None),
+    ]
     assert "data_readiness" in " ".join(ranked["data"][2]["missing"]) or ranked["data"][2]["missing"]
     assert ranked["data"][0]["explanation"]
 
@@ -104,7 +135,12 @@ def test_roi_sensitivity_covers_every_input(app_client: TestClient, admin: dict[
     app_client.post("/api/v1/usecases", json=invoice(), headers=admin)
     roi = app_client.get("/api/v1/usecases/invoice-extraction/roi", headers=admin).json()
     assert {s["input"] for s in roi["sensitivity"]} == {
-        "volume_per_month", "cost_per_transaction_now", "improvement_rate", "run_cost_per_month", "one_off_cost"}
+        "volume_per_month",
+        "cost_per_transaction_now",
+        "improvement_rate",
+        "run_cost_per_month",
+        "one_off_cost",
+    }
     base = roi["value"]["payback_months"]
     one_off = next(s for s in roi["sensitivity"] if s["input"] == "one_off_cost")
     assert one_off["low_payback"] < base < one_off["high_payback"]

@@ -79,7 +79,9 @@ def test_as_a_registered_user_their_roles_apply(cli: CliRunner) -> None:
 
 
 def test_user_add_reads_a_password_from_stdin_and_never_prompts(cli: CliRunner) -> None:
-    result = cli.invoke(app, ["user", "add", "pat", "--role", "risk", "--password-stdin"], input="long enough pw\n")
+    result = cli.invoke(
+        app, ["user", "add", "pat", "--role", "risk", "--password-stdin"], input="long enough pw\n"
+    )
     assert result.exit_code == 0, result.output
     assert "password (shown once)" not in result.output
     short = cli.invoke(app, ["user", "add", "sam", "--role", "viewer", "--password-stdin"], input="short\n")

@@ -25,8 +25,12 @@ def load_portfolio(client: Client) -> tuple[int, int]:
     """Apply the demo use cases and import the federal slice; returns how many of each."""
     documents = list(yaml.safe_load_all(_text("usecases.yaml")))
     client.post("/apply", {"documents": documents})
-    result = client.request("POST", "/usecases/import", data={"preset": "us-federal-2025"},
-                            files={"file": ("federal-slice.csv", _text("federal-slice.csv"))})
+    result = client.request(
+        "POST",
+        "/usecases/import",
+        data={"preset": "us-federal-2025"},
+        files={"file": ("federal-slice.csv", _text("federal-slice.csv"))},
+    )
     counts = result["counts"]
     return len(documents), counts["create"] + counts["update"] + counts["unchanged"]
 
@@ -45,7 +49,9 @@ def ensure_admin(client: Client, name: str) -> tuple[str, str]:
 
 
 @demo.command("load")
-def load(ctx: typer.Context, admin: Annotated[str, typer.Option(help="the admin user to create")] = ADMIN) -> None:
+def load(
+    ctx: typer.Context, admin: Annotated[str, typer.Option(help="the admin user to create")] = ADMIN
+) -> None:
     """Load the demo portfolio and print an admin's login and API token (shown once)."""
     with api(ctx) as client:
         usecases, federal = load_portfolio(client)
@@ -53,8 +59,9 @@ def load(ctx: typer.Context, admin: Annotated[str, typer.Option(help="the admin 
     out.print(f"demo portfolio: {usecases} use cases, and {federal} from the 2025 federal AI inventory")
     out.print(f"web login:  {admin} / {password}", markup=False)
     out.print(f"API token:  {token}", markup=False)
-    out.print("(the password and token are shown once; run `phasegate demo load` again for new ones)",
-              markup=False)
+    out.print(
+        "(the password and token are shown once; run `phasegate demo load` again for new ones)", markup=False
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -25,8 +25,8 @@ ENTRY_POINT_GROUP = "phasegate.scoring_models"
 # Weighted scores are sums of float products; rounding keeps equal scores equal, so ties are real ties.
 DECIMALS = 9
 # The signs people write formulas with; ruff would otherwise take them for look-alike letters.
-TIMES = "×"  # noqa: RUF001
-MINUS = "−"  # noqa: RUF001
+TIMES = "×"
+MINUS = "−"
 
 
 @dataclass(frozen=True)
