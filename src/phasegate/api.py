@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from phasegate.errors import NotAuthenticated, PhasegateError
@@ -57,6 +58,16 @@ def error_body(error: PhasegateError) -> dict[str, object]:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Every phasegate error answers with its status and the problems it names."""
+
+    @app.exception_handler(IntegrityError)
+    async def _still_referenced(request: Request, error: IntegrityError) -> JSONResponse:
+        # The store refused: a record others depend on (evidence is kept forever) or a duplicate.
+        body = {
+            "detail": "the store refused the change: the record is referred to by others or already "
+            "exists (a use case with evidence cannot be deleted; retire it instead)",
+            "problems": [],
+        }
+        return JSONResponse(body, status_code=409)
 
     @app.exception_handler(PhasegateError)
     async def _phasegate_error(request: Request, error: PhasegateError) -> JSONResponse:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from phasegate import __version__
+from phasegate import __version__, kinds
 from phasegate.api import API_PREFIX, install_error_handlers
 from phasegate.identity import routes as identity_routes
 from phasegate.identity.service import Principal
+from phasegate.lifecycle import routes as lifecycle_routes
 from phasegate.portfolio import routes as portfolio_routes
 from phasegate.settings import Settings, get_settings
 from phasegate.store import Store
@@ -36,6 +37,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(identity_routes.router, prefix=API_PREFIX)
     app.include_router(portfolio_routes.router, prefix=API_PREFIX)
+    app.include_router(lifecycle_routes.router, prefix=API_PREFIX)
+    app.include_router(kinds.router, prefix=API_PREFIX)
     if web:
         from phasegate.web import mount_web
 

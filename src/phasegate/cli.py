@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from phasegate.console import out
+from phasegate import documents, kinds
+from phasegate.commands import api
+from phasegate.console import err, fail, out, print_json
 from phasegate.demo import cli as demo_cli
+from phasegate.errors import InvalidInput, Problem
 from phasegate.identity import cli as identity_cli
+from phasegate.lifecycle import cli as lifecycle_cli
 from phasegate.portfolio import cli as portfolio_cli
 from phasegate.settings import get_settings
 
@@ -57,8 +62,39 @@ def serve(
     )
 
 
+@app.command("apply")
+def apply(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Option("-f", "--file", help="a YAML file or a folder of them")],
+    json_: Annotated[bool, typer.Option("--json", help="print JSON for machines")] = False,
+) -> None:
+    """Create or update what YAML documents describe (use cases, playbooks): all, or nothing if any is bad."""
+    try:
+        sources = documents.load(file)
+    except InvalidInput as exc:
+        fail(str(exc))
+    problems: list[Problem] = []
+    for source in sources:
+        try:
+            kinds.parse(source.data)
+        except InvalidInput as exc:
+            problems.extend(source.locate(exc.problems))
+    if problems:
+        for problem in problems:
+            err.print(f"  - {problem}", markup=False)
+        fail(f"{len(problems)} problem(s) in {file}; nothing was written")
+    with api(ctx) as client:
+        result = client.post("/apply", {"documents": [s.data for s in sources]})
+    if json_:
+        print_json(result["data"])
+        return
+    for item in result["data"]:
+        out.print(f"{item['kind']} {item['id']}: {item['outcome']}", markup=False)
+
+
 identity_cli.register(app)
 portfolio_cli.register(app)
+lifecycle_cli.register(app)
 demo_cli.register(app)
 
 

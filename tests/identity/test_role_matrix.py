@@ -4,12 +4,17 @@ entry here, fails the suite."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from phasegate.identity.roles import Role
+from phasegate.identity.service import local_operator
+from phasegate.lifecycle import evidence as evidence_service
+from phasegate.lifecycle import plans, roadmap
 from phasegate.portfolio import service as portfolio_service
 from phasegate.portfolio.schemas import UseCaseSpec
 from phasegate.store import Store
@@ -19,43 +24,100 @@ ANY = frozenset(Role)
 EDITORS = frozenset(
     {Role.admin, Role.program_lead, Role.use_case_owner, Role.technical_owner, Role.risk_owner}
 )
+PLANNERS = frozenset({Role.admin, Role.program_lead, Role.use_case_owner, Role.technical_owner})
+DECIDERS = frozenset({Role.admin, Role.program_lead, Role.use_case_owner})
 LEADS = frozenset({Role.admin, Role.program_lead})
 AUDITORS = frozenset({Role.admin, Role.program_lead, Role.risk_owner})
 ADMIN = frozenset({Role.admin})
+# The ninety-day playbook's first gate ends with `approval: risk`: only a risk owner signs, not an admin.
+RISK_ONLY = frozenset({Role.risk_owner})
 
 CSV = b"id,name\nmatrix-import,Imported in the role matrix\n"
 
-# (method, path) -> (roles allowed, request keyword arguments for TestClient.request)
-Request = Callable[[str], dict[str, Any]]
+
+@dataclass(frozen=True)
+class Seeded:
+    """What exists before each call: the use case `target` with a plan, an activity and evidence."""
+
+    activity_id: int
+    evidence_id: str
+    workbook: bytes
+
+
+Request = Callable[[str, Seeded], dict[str, Any]]
 MATRIX: dict[tuple[str, str], tuple[frozenset[Role], Request]] = {
-    ("GET", "/api/v1/me"): (ANY, lambda role: {}),
-    ("GET", "/api/v1/users"): (ADMIN, lambda role: {}),
-    ("POST", "/api/v1/users"): (ADMIN, lambda role: {"json": {"name": f"new-{role}", "role": "viewer"}}),
-    ("POST", "/api/v1/users/{name}/roles"): (ADMIN, lambda role: {"json": {"role": "reviewer"}}),
-    ("POST", "/api/v1/users/{name}/password"): (ADMIN, lambda role: {"json": {}}),
-    ("POST", "/api/v1/users/{name}/tokens"): (ADMIN, lambda role: {"json": {"label": "x"}}),
-    ("GET", "/api/v1/audit"): (AUDITORS, lambda role: {}),
-    ("GET", "/api/v1/audit/verify"): (AUDITORS, lambda role: {}),
-    ("GET", "/api/v1/usecases"): (ANY, lambda role: {}),
+    ("GET", "/api/v1/me"): (ANY, lambda role, s: {}),
+    ("GET", "/api/v1/users"): (ADMIN, lambda role, s: {}),
+    ("POST", "/api/v1/users"): (ADMIN, lambda role, s: {"json": {"name": f"new-{role}", "role": "viewer"}}),
+    ("POST", "/api/v1/users/{name}/roles"): (ADMIN, lambda role, s: {"json": {"role": "reviewer"}}),
+    ("POST", "/api/v1/users/{name}/password"): (ADMIN, lambda role, s: {"json": {}}),
+    ("POST", "/api/v1/users/{name}/tokens"): (ADMIN, lambda role, s: {"json": {"label": "x"}}),
+    ("GET", "/api/v1/audit"): (AUDITORS, lambda role, s: {}),
+    ("GET", "/api/v1/audit/verify"): (AUDITORS, lambda role, s: {}),
+    ("GET", "/api/v1/usecases"): (ANY, lambda role, s: {}),
     ("POST", "/api/v1/usecases"): (
-        frozenset({Role.admin, Role.program_lead, Role.use_case_owner}),
-        lambda role: {"json": {"id": f"new-{role}", "name": "New"}},
+        DECIDERS,
+        lambda role, s: {"json": {"id": f"new-{role}", "name": "New"}},
     ),
-    ("GET", "/api/v1/usecases/{usecase_id}"): (ANY, lambda role: {}),
+    ("GET", "/api/v1/usecases/{usecase_id}"): (ANY, lambda role, s: {}),
     ("PUT", "/api/v1/usecases/{usecase_id}"): (
         EDITORS,
-        lambda role: {"json": {"id": "target", "name": f"Renamed by {role}"}},
+        lambda role, s: {"json": {"id": "target", "name": f"Renamed by {role}"}},
     ),
-    ("PATCH", "/api/v1/usecases/{usecase_id}"): (EDITORS, lambda role: {"json": {"name": f"Patched {role}"}}),
-    ("DELETE", "/api/v1/usecases/{usecase_id}"): (LEADS, lambda role: {}),
-    ("GET", "/api/v1/usecases/{usecase_id}/roi"): (ANY, lambda role: {}),
-    ("GET", "/api/v1/scoring-models"): (ANY, lambda role: {}),
-    ("GET", "/api/v1/portfolio/rank"): (ANY, lambda role: {}),
-    ("POST", "/api/v1/usecases/import"): (LEADS, lambda role: {"files": {"file": ("u.csv", CSV)}}),
+    ("PATCH", "/api/v1/usecases/{usecase_id}"): (
+        EDITORS,
+        lambda role, s: {"json": {"name": f"Patched {role}"}},
+    ),
+    ("DELETE", "/api/v1/usecases/{usecase_id}"): (LEADS, lambda role, s: {}),
+    ("GET", "/api/v1/usecases/{usecase_id}/roi"): (ANY, lambda role, s: {}),
+    ("GET", "/api/v1/scoring-models"): (ANY, lambda role, s: {}),
+    ("GET", "/api/v1/portfolio/rank"): (ANY, lambda role, s: {}),
+    ("POST", "/api/v1/usecases/import"): (LEADS, lambda role, s: {"files": {"file": ("u.csv", CSV)}}),
     ("POST", "/api/v1/apply"): (
         EDITORS,
-        lambda role: {"json": {"documents": [{"kind": "UseCase", "id": "target", "name": f"A {role}"}]}},
+        lambda role, s: {"json": {"documents": [{"kind": "UseCase", "id": "target", "name": f"A {role}"}]}},
     ),
+    ("GET", "/api/v1/playbooks"): (ANY, lambda role, s: {}),
+    ("GET", "/api/v1/playbooks/{playbook_id}"): (ANY, lambda role, s: {}),
+    ("POST", "/api/v1/usecases/{usecase_id}/plan"): (
+        PLANNERS,
+        lambda role, s: {"json": {"playbook": "four-phase", "start": "2026-01-05"}},
+    ),
+    ("GET", "/api/v1/usecases/{usecase_id}/plan"): (ANY, lambda role, s: {}),
+    ("POST", "/api/v1/usecases/{usecase_id}/activities"): (
+        PLANNERS,
+        lambda role, s: {"json": {"phase": "discover", "name": f"Added by {role}"}},
+    ),
+    ("PATCH", "/api/v1/activities/{activity_id}"): (PLANNERS, lambda role, s: {"json": {"notes": role}}),
+    ("POST", "/api/v1/activities/{activity_id}/move"): (PLANNERS, lambda role, s: {"json": {"position": 1}}),
+    ("DELETE", "/api/v1/activities/{activity_id}"): (PLANNERS, lambda role, s: {}),
+    ("GET", "/api/v1/roadmap"): (ANY, lambda role, s: {}),
+    ("GET", "/api/v1/roadmap.xlsx"): (ANY, lambda role, s: {}),
+    ("POST", "/api/v1/roadmap/import"): (
+        PLANNERS,
+        lambda role, s: {"files": {"file": ("roadmap.xlsx", s.workbook)}},
+    ),
+    ("POST", "/api/v1/usecases/{usecase_id}/evidence"): (
+        EDITORS,
+        lambda role, s: {"data": {"kind": "data.audit", "payload": '{"gaps": {"blockers": 0}}'}},
+    ),
+    ("GET", "/api/v1/usecases/{usecase_id}/evidence"): (ANY, lambda role, s: {}),
+    ("GET", "/api/v1/evidence/{evidence_id}"): (ANY, lambda role, s: {}),
+    ("GET", "/api/v1/evidence/{evidence_id}/attachment"): (ANY, lambda role, s: {}),
+    ("GET", "/api/v1/usecases/{usecase_id}/gate"): (ANY, lambda role, s: {}),
+    ("PUT", "/api/v1/usecases/{usecase_id}/gate/criteria"): (
+        LEADS,
+        lambda role, s: {"json": {"criteria": [{"evidence": "data.audit"}, {"approval": "risk"}]}},
+    ),
+    ("POST", "/api/v1/usecases/{usecase_id}/gate/approvals"): (
+        RISK_ONLY,
+        lambda role, s: {"json": {"criterion": 3, "reason": "controls reviewed"}},
+    ),
+    ("POST", "/api/v1/usecases/{usecase_id}/gate/decisions"): (
+        DECIDERS,
+        lambda role, s: {"json": {"decision": "conditional", "reason": "audit pending"}},
+    ),
+    ("POST", "/api/v1/usecases/{usecase_id}/phase/advance"): (DECIDERS, lambda role, s: {"json": {}}),
 }
 
 
@@ -72,17 +134,54 @@ def test_every_api_route_has_an_entry_in_the_matrix(app_client: TestClient) -> N
     assert not stale, f"matrix entries for routes that no longer exist: {sorted(stale)}"
 
 
-def _seed(store: Store) -> None:
-    from phasegate.identity.service import local_operator
-
+def seed(store: Store) -> Seeded:
+    """The use case `target` with a ninety-day plan, an activity and evidence with a file, made if missing."""
+    operator = local_operator("seed")
     with store.transaction() as session:
-        portfolio_service.create(
-            session, actor=local_operator("seed"), spec=UseCaseSpec(id="target", name="Target")
-        )
+        if not portfolio_service.get_all(session, filters=portfolio_service.Filters(text="target")):
+            portfolio_service.create(session, actor=operator, spec=UseCaseSpec(id="target", name="Target"))
+        try:
+            plan = plans.get(session, usecase_id="target")
+        except Exception:
+            plan = plans.start(
+                session,
+                actor=operator,
+                usecase_id="target",
+                playbook_id="ninety-day",
+                start_on=date(2026, 1, 5),
+            )
+        if not plan.activities:
+            plans.add_activity(
+                session,
+                actor=operator,
+                usecase_id="target",
+                change=plans.ActivityChange(phase_id="discover", name="Again"),
+            )
+        records = evidence_service.get_all(session, usecase_id="target")
+        if not records:
+            records = [
+                evidence_service.publish(
+                    session,
+                    actor=operator,
+                    usecase_id="target",
+                    kind="data.audit",
+                    producer="seed",
+                    payload={},
+                    attachment=("a.txt", b"a"),
+                )
+            ]
+        workbook = roadmap.export_workbook(session, filters=roadmap.RoadmapFilters(usecase_ids=("target",)))
+        return Seeded(plan.activities[0].id, records[-1].id, workbook)
 
 
-def _url(path: str) -> str:
-    return path.replace("{usecase_id}", "target").replace("{name}", "someone")
+def _url(path: str, seeded: Seeded) -> str:
+    return (
+        path.replace("{usecase_id}", "target")
+        .replace("{name}", "someone")
+        .replace("{playbook_id}", "ninety-day")
+        .replace("{activity_id}", str(seeded.activity_id))
+        .replace("{evidence_id}", seeded.evidence_id)
+    )
 
 
 def test_each_role_is_allowed_exactly_what_the_matrix_says(
@@ -93,9 +192,12 @@ def test_each_role_is_allowed_exactly_what_the_matrix_says(
     surprises = []
     for (method, path), (allowed, request) in sorted(MATRIX.items()):
         for role in Role:
-            _seed_fresh(store)
+            seeded = seed(store)
             response = app_client.request(
-                method, _url(path), headers={"Authorization": f"Bearer {tokens[role]}"}, **request(role.value)
+                method,
+                _url(path, seeded),
+                headers={"Authorization": f"Bearer {tokens[role]}"},
+                **request(role.value, seeded),
             )
             if role in allowed and response.status_code in (401, 403):
                 surprises.append(f"{role} refused {method} {path}: {response.status_code} {response.text}")
@@ -104,17 +206,11 @@ def test_each_role_is_allowed_exactly_what_the_matrix_says(
     assert not surprises, "\n".join(surprises)
 
 
-def _seed_fresh(store: Store) -> None:
-    with store.transaction() as session:
-        exists = portfolio_service.get_all(session, filters=portfolio_service.Filters(text="target"))
-    if not any(u.id == "target" for u in exists):
-        _seed(store)
-
-
 @pytest.mark.parametrize("method,path", sorted(MATRIX))
-def test_no_token_is_401(app_client: TestClient, method: str, path: str) -> None:
+def test_no_token_is_401(app_client: TestClient, store: Store, method: str, path: str) -> None:
     _, request = MATRIX[(method, path)]
-    response = app_client.request(method, _url(path), **request("anonymous"))
+    seeded = seed(store)
+    response = app_client.request(method, _url(path, seeded), **request("anonymous", seeded))
     assert response.status_code == 401
     assert "token" in response.json()["detail"]
 
@@ -127,7 +223,7 @@ def test_an_invalid_token_is_401(app_client: TestClient) -> None:
 def test_a_role_on_one_use_case_does_not_reach_another(
     app_client: TestClient, users: Users, store: Store
 ) -> None:
-    _seed(store)
+    seed(store)
     app_client.post(
         "/api/v1/usecases", json={"id": "other", "name": "Other"}, headers=users.headers("lead", "admin")
     )
@@ -148,7 +244,7 @@ def test_a_role_on_one_use_case_does_not_reach_another(
 def test_the_owner_named_in_a_use_case_may_edit_it(
     app_client: TestClient, users: Users, store: Store
 ) -> None:
-    _seed(store)
+    seed(store)
     headers = users.headers("maria.lopez", "viewer")
     assert (
         app_client.patch("/api/v1/usecases/target", json={"name": "Hers"}, headers=headers).status_code == 403

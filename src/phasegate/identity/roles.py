@@ -59,6 +59,13 @@ class Action(StrEnum):
     usecase_import = "usecase.import"
     user_manage = "user.manage"
     audit_read = "audit.read"
+    playbook_manage = "playbook.manage"
+    plan_edit = "plan.edit"
+    evidence_publish = "evidence.publish"
+    gate_criteria = "gate.criteria"
+    gate_decide = "gate.decide"
+    phase_advance = "phase.advance"
+    phase_override = "phase.override"
 
 
 _EDITORS = {Role.admin, Role.program_lead, Role.use_case_owner, Role.technical_owner, Role.risk_owner}
@@ -73,6 +80,14 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.usecase_import: frozenset({Role.admin, Role.program_lead}),
     Action.user_manage: frozenset({Role.admin}),
     Action.audit_read: frozenset({Role.admin, Role.program_lead, Role.risk_owner}),
+    Action.playbook_manage: frozenset({Role.admin, Role.program_lead}),
+    Action.plan_edit: frozenset({Role.admin, Role.program_lead, Role.use_case_owner, Role.technical_owner}),
+    Action.evidence_publish: frozenset(_EDITORS),
+    # Changing thresholds after they were frozen is the move a gate exists to expose: leads only, audited.
+    Action.gate_criteria: frozenset({Role.admin, Role.program_lead}),
+    Action.gate_decide: frozenset({Role.admin, Role.program_lead, Role.use_case_owner}),
+    Action.phase_advance: frozenset({Role.admin, Role.program_lead, Role.use_case_owner}),
+    Action.phase_override: frozenset({Role.admin, Role.program_lead}),
 }
 
 

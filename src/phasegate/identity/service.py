@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
@@ -20,6 +21,7 @@ from phasegate.identity.roles import Action, Role, allowed, parse_role
 from phasegate.store import now
 
 _hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not a password anyone has")
 TOKEN_PREFIX = "pg_"
 
 
@@ -164,6 +166,9 @@ def authenticate_password(session: Session, *, name: str, password: str) -> User
     user = session.scalars(select(User).where(User.name == name)).first()
     failure = NotAuthenticated("wrong user name or password")
     if user is None or not user.active or user.password_hash is None:
+        # Spend the same time as a real check, so response times do not tell which names exist.
+        with suppress(VerificationError, InvalidHashError):
+            _hasher.verify(_DUMMY_HASH, password)
         raise failure
     try:
         _hasher.verify(user.password_hash, password)

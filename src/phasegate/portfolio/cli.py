@@ -10,9 +10,8 @@ import typer
 
 from phasegate import documents
 from phasegate.commands import api
-from phasegate.console import err, fail, out, print_json, table
-from phasegate.errors import InvalidInput, Problem
-from phasegate.portfolio import service as portfolio_service
+from phasegate.console import err, out, print_json, table
+from phasegate.errors import Problem
 from phasegate.portfolio.schemas import UseCaseSpec
 
 usecases = typer.Typer(help="Use cases and their definitions of done.", no_args_is_help=True)
@@ -232,47 +231,6 @@ def _months(value: float | None) -> str:
     return "never" if value is None else f"{value:.2f}"
 
 
-def apply(
-    ctx: typer.Context,
-    file: Annotated[Path, typer.Option("-f", "--file", help="a YAML file or a folder of them")],
-    json_: JsonFlag = False,
-) -> None:
-    """Create or update what YAML documents describe; any error names file, line and field, and nothing is
-    written."""
-    try:
-        sources = documents.load(file)
-    except InvalidInput as exc:
-        fail(str(exc))
-    problems: list[Problem] = []
-    for source in sources:
-        kind = source.data.get("kind")
-        if kind != "UseCase":
-            problems.append(
-                Problem(
-                    f"unknown kind {kind!r}; expected UseCase",
-                    field="kind",
-                    file=source.file,
-                    line=source.line_of(["kind"]),
-                )
-            )
-            continue
-        try:
-            portfolio_service.parse_spec(source.data)
-        except InvalidInput as exc:
-            problems.extend(source.locate(exc.problems))
-    if problems:
-        for problem in problems:
-            err.print(f"  - {problem}", markup=False)
-        fail(f"{len(problems)} problem(s) in {file}; nothing was written")
-    with api(ctx) as client:
-        result = client.post("/apply", {"documents": [s.data for s in sources]})
-    if json_:
-        print_json(result["data"])
-        return
-    for item in result["data"]:
-        out.print(f"{item['kind']} {item['id']}: {item['outcome']}", markup=False)
-
-
 @export.command("usecase")
 def export_usecase(ctx: typer.Context, usecase_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
     """Print a use case as YAML that `phasegate apply -f` takes back unchanged."""
@@ -288,4 +246,3 @@ def register(app: typer.Typer) -> None:
     app.add_typer(portfolio, name="portfolio")
     app.add_typer(export, name="export")
     app.command("roi")(roi)
-    app.command("apply")(apply)

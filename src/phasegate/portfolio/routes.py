@@ -182,25 +182,3 @@ async def import_usecases(
             for r in report
         ],
     }
-
-
-@router.post("/apply")
-def apply_documents(
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    documents: Annotated[list[dict[str, Any]], Body(embed=True)],
-) -> dict[str, Any]:
-    """Create or update documents (use cases today) together: all are written, or none."""
-    results = []
-    for index, document in enumerate(documents):
-        kind = document.get("kind")
-        if kind != "UseCase":
-            raise InvalidInput(
-                "unknown kind; nothing was written",
-                [Problem(f"document {index + 1}: kind must be one of: UseCase", field="kind")],
-            )
-        spec = portfolio_service.parse_spec(document)
-        outcome, _ = portfolio_service.apply(session, actor=principal, spec=spec)
-        results.append({"kind": kind, "id": spec.id, "outcome": outcome})
-    session.commit()
-    return {"data": results}

@@ -1,0 +1,191 @@
+"""Plotly figures for the pages, returned as JSON that ``static/app.js`` draws with plotly.js.
+
+The colours come from the Okabe-Ito and Paul Tol palettes, which readers with the common
+colour-vision deficiencies can tell apart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+
+RISK_COLOURS = {
+    "low": "#009E73",
+    "medium": "#E69F00",
+    "high": "#CC3311",
+    "prohibited": "#000000",
+    None: "#999999",
+}
+LOWER_COLOUR = "#0072B2"
+HIGHER_COLOUR = "#56B4E9"
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
+# Bubbles that land on the same point are spread round it, at most this far (in score units,
+# less than the 0.5 between two possible feasibility means); the hover text keeps the true values.
+SPREAD, MAX_SPREAD = 0.12, 0.3
+GOLDEN_ANGLE = math.pi * (3 - math.sqrt(5))
+SMALLEST, LARGEST = 12.0, 56.0
+QUADRANT_LINE = {"color": "#cbd2d9", "dash": "dot"}
+
+
+@dataclass(frozen=True)
+class Bubble:
+    """One use case on the value-versus-feasibility chart."""
+
+    id: str
+    name: str
+    url: str
+    feasibility: float
+    value: float
+    net_annual_value: float | None
+    risk_tier: str | None
+
+
+@dataclass(frozen=True)
+class Swing:
+    """Payback when one input is lowered and raised; None means it never pays back."""
+
+    label: str
+    lower: float | None
+    higher: float | None
+
+
+def _layout(**extra: object) -> go.Layout:
+    return go.Layout(
+        template="plotly_white",
+        font={"family": FONT, "size": 13, "color": "#1f2933"},
+        margin={"l": 60, "r": 20, "t": 30, "b": 50},
+        hoverlabel={"font": {"family": FONT}},
+        **extra,
+    )
+
+
+def _diameters(values: Sequence[float | None]) -> list[float]:
+    # Area, not diameter, grows with value: the eye reads bubble size as area.
+    positive = [v for v in values if v is not None and v > 0]
+    top = max(positive, default=0.0)
+    return [SMALLEST + (LARGEST - SMALLEST) * math.sqrt(v / top) if v is not None and v > 0 and top
+            else SMALLEST for v in values]
+
+
+def _spread(bubbles: Sequence[Bubble]) -> dict[str, tuple[float, float]]:
+    at: dict[tuple[float, float], list[Bubble]] = defaultdict(list)
+    for bubble in bubbles:
+        at[(round(bubble.feasibility, 3), round(bubble.value, 3))].append(bubble)
+    placed: dict[str, tuple[float, float]] = {}
+    for (x, y), group in at.items():
+        if len(group) == 1:
+            placed[group[0].id] = (x, y)
+            continue
+        # A sunflower (Vogel) spiral fills a small disc evenly however many share the point.
+        radius = min(MAX_SPREAD, SPREAD * math.sqrt(len(group)))
+        for index, bubble in enumerate(group):
+            r = radius * math.sqrt((index + 0.5) / len(group))
+            angle = index * GOLDEN_ANGLE
+            placed[bubble.id] = (x + r * math.cos(angle), y + r * math.sin(angle))
+    return placed
+
+
+def _money(value: float | None) -> str:
+    return "unknown (no ROI inputs)" if value is None else f"{value:,.0f} a year"
+
+
+def _bubbles_trace(name: str, colour: str, members: Sequence[Bubble], sizes: dict[str, float],
+                   placed: dict[str, tuple[float, float]], *, is_open: bool, legend: bool) -> go.Scatter:
+    return go.Scatter(
+        name=name,
+        legendgroup=name,
+        showlegend=legend,
+        x=[placed[b.id][0] for b in members],
+        y=[placed[b.id][1] for b in members],
+        mode="markers",
+        marker={
+            "size": [sizes[b.id] for b in members],
+            "color": colour,
+            "opacity": 0.85,
+            "line": {"color": colour if is_open else "#ffffff", "width": 1.5 if is_open else 1},
+            "symbol": "circle-open" if is_open else "circle",
+        },
+        customdata=[[b.url, b.id, b.feasibility, b.value, _money(b.net_annual_value)] for b in members],
+        text=[b.name for b in members],
+        hovertemplate=("<b>%{text}</b> (%{customdata[1]})<br>value %{customdata[3]:.1f}, "
+                       "feasibility %{customdata[2]:.1f}<br>net value %{customdata[4]}"
+                       f"<br>{name}<extra></extra>"),
+    )
+
+
+def value_feasibility_chart(bubbles: Sequence[Bubble]) -> str:
+    """Bubbles at (feasibility, business value), sized by net annual value, coloured by risk tier."""
+    sizes = dict(zip((b.id for b in bubbles), _diameters([b.net_annual_value for b in bubbles]), strict=True))
+    placed = _spread(bubbles)
+    traces = []
+    for tier, colour in RISK_COLOURS.items():
+        name = f"risk {tier}" if tier else "risk unknown"
+        group = [b for b in bubbles if b.risk_tier == tier]
+        sized = [b for b in group if (b.net_annual_value or 0) > 0]
+        unsized = [b for b in group if (b.net_annual_value or 0) <= 0]
+        # Open circles: no positive net value to size the bubble by. One legend entry per tier
+        # (a filled circle when the tier has any), and it shows and hides both kinds.
+        if sized:
+            traces.append(_bubbles_trace(name, colour, sized, sizes, placed, is_open=False, legend=True))
+        if unsized:
+            traces.append(_bubbles_trace(name, colour, unsized, sizes, placed, is_open=True,
+                                         legend=not sized))
+    axis = {"range": [0.4, 5.6], "dtick": 1, "zeroline": False}
+    corners = [(5.5, 5.5, "quick wins", "right", "top"), (0.5, 5.5, "big bets", "left", "top"),
+               (5.5, 0.5, "fill-ins", "right", "bottom"), (0.5, 0.5, "deprioritise", "left", "bottom")]
+    layout = _layout(
+        height=440,
+        xaxis={**axis, "title": {"text": "feasibility (mean of technical feasibility and data readiness)"}},
+        yaxis={**axis, "title": {"text": "business value"}},
+        legend={"orientation": "h", "y": -0.18},
+        # The middle of the 1-5 scales splits the chart into four quadrants.
+        shapes=[
+            {"type": "line", "x0": 3, "x1": 3, "y0": 0.4, "y1": 5.6, "line": QUADRANT_LINE},
+            {"type": "line", "x0": 0.4, "x1": 5.6, "y0": 3, "y1": 3, "line": QUADRANT_LINE},
+        ],
+        annotations=[{"x": x, "y": y, "text": text, "showarrow": False, "xanchor": xa, "yanchor": ya,
+                      "font": {"color": "#9aa5b1", "size": 12}} for x, y, text, xa, ya in corners],
+    )
+    return str(go.Figure(data=traces, layout=layout).to_json())
+
+
+def tornado_chart(swings: Sequence[Swing], base: float) -> str:
+    """Payback at the lowered and raised value of each input, as bars either side of today's payback."""
+    finite = [v for s in swings for v in (s.lower, s.higher) if v is not None]
+    # "Never pays back" is drawn to just past the longest finite payback and labelled in words.
+    never = max([*finite, base]) * 1.25 or 1.0
+    labels = [s.label for s in swings]
+    ends = [*finite, base] + ([never] if len(finite) < 2 * len(swings) else [])
+    # Room either side for the labels printed outside the bars.
+    pad = (max(ends) - min(ends)) * 0.15 or 1.0
+
+    def bars(name: str, colour: str, values: list[float | None]) -> go.Bar:
+        ends = [never if v is None else v for v in values]
+        return go.Bar(
+            name=name, orientation="h", y=labels, x=[end - base for end in ends], base=base,
+            marker={"color": colour}, text=["never" if v is None else f"{v:,.1f}" for v in values],
+            textposition="outside", cliponaxis=False,
+            hovertemplate=[f"{label}, {name}: " + ("never pays back" if v is None else f"{v:,.1f} months")
+                           + "<extra></extra>" for label, v in zip(labels, values, strict=True)],
+        )
+
+    layout = _layout(
+        height=90 + 42 * len(swings),
+        barmode="overlay",
+        bargap=0.35,
+        xaxis={"title": {"text": "payback (months)"}, "zeroline": False,
+               "range": [max(min(ends) - pad, 0.0), max(ends) + pad]},
+        yaxis={"autorange": "reversed"},
+        legend={"orientation": "h", "y": -0.3 if len(swings) < 4 else -0.18},
+        shapes=[{"type": "line", "x0": base, "x1": base, "y0": -0.5, "y1": len(swings) - 0.5,
+                 "line": {"color": "#1f2933", "width": 2}}],
+        annotations=[{"x": base, "y": -0.5, "yanchor": "bottom", "text": f"today {base:,.1f}",
+                      "showarrow": False, "font": {"size": 12}}],
+    )
+    figure = go.Figure(data=[bars("input −20 %", LOWER_COLOUR, [s.lower for s in swings]),
+                             bars("input +20 %", HIGHER_COLOUR, [s.higher for s in swings])], layout=layout)
+    return str(figure.to_json())
