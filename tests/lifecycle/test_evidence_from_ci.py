@@ -1,0 +1,129 @@
+"""A team's CI publishes evidence to the central server over real HTTP, with a token, as its CI would."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+
+from phasegate.identity import service as identity_service
+from phasegate.identity.service import local_operator
+from phasegate.lifecycle import plans
+from phasegate.portfolio import service as portfolio_service
+from phasegate.portfolio.schemas import UseCaseSpec
+from phasegate.store import Store
+
+PHASEGATE = str(Path(sys.executable).parent / "phasegate")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server(store_url: str, tmp_path: Path) -> Iterator[str]:
+    """`phasegate serve` in its own process on loopback, over this test's store."""
+    port = free_port()
+    env = {**os.environ, "PHASEGATE_DATABASE_URL": store_url, "PHASEGATE_HOME": str(tmp_path / "server")}
+    process = subprocess.Popen(
+        [PHASEGATE, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{url}/api/v1/openapi.json", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("phasegate serve did not answer within 10 s")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_ci_publishes_evidence_with_a_token_and_the_gate_reads_it(
+    server: str, store: Store, tmp_path: Path
+) -> None:
+    operator = local_operator("setup")
+    with store.transaction() as session:
+        portfolio_service.create(session, actor=operator, spec=UseCaseSpec(id="claims", name="Claims"))
+        plans.start(
+            session,
+            actor=operator,
+            usecase_id="claims",
+            playbook_id="ninety-day",
+            start_on=date(2026, 1, 5),
+        )
+        identity_service.add_user(
+            session,
+            actor=operator,
+            name="ci-bot",
+            role="technical-owner",
+            usecase_id="claims",
+            password="a long ci password",
+        )
+        token = identity_service.create_token(session, actor=operator, name="ci-bot", label="ci")
+    report = tmp_path / "audit.json"
+    report.write_text(json.dumps({"gaps": {"blockers": 0}, "quality": {"completeness": 0.995}}))
+    env = {
+        **os.environ,
+        "PHASEGATE_URL": server,
+        "PHASEGATE_TOKEN": token,
+        "PHASEGATE_HOME": str(tmp_path / "ci"),
+    }
+    env.pop("PHASEGATE_DATABASE_URL", None)
+    published = subprocess.run(
+        [
+            PHASEGATE,
+            "evidence",
+            "add",
+            "claims",
+            "--kind",
+            "data.audit",
+            "--payload",
+            str(report),
+            "--producer",
+            "ci:data-contracts",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert published.returncode == 0, published.stderr
+    record = json.loads(published.stdout)
+    assert record["published_by"] == "ci-bot" and record["producer"] == "ci:data-contracts"
+    gate = subprocess.run(
+        [PHASEGATE, "gate", "check", "claims", "--json"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert gate.returncode == 1  # the risk sign-off is still missing
+    statuses = [c["status"] for c in json.loads(gate.stdout)["criteria"]]
+    assert statuses == ["pass", "pass", "missing"]
+    refused = subprocess.run(
+        [PHASEGATE, "usecase", "delete", "claims"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 1 and "HTTP 403" in refused.stderr
+    wrong = subprocess.run(
+        [PHASEGATE, "usecase", "list"],
+        env={**env, "PHASEGATE_TOKEN": "pg_wrong"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert wrong.returncode == 1 and "HTTP 401" in wrong.stderr
