@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 import plotly.graph_objects as go
 
@@ -189,3 +190,78 @@ def tornado_chart(swings: Sequence[Swing], base: float) -> str:
     figure = go.Figure(data=[bars("input −20 %", LOWER_COLOUR, [s.lower for s in swings]),
                              bars("input +20 %", HIGHER_COLOUR, [s.higher for s in swings])], layout=layout)
     return str(figure.to_json())
+
+
+TODAY_COLOUR = "#CC3311"
+DAY_MS = 86_400_000
+# A milestone (0 days) would be an invisible bar: it is drawn a third of a day wide; its hover keeps the dates.
+SHORTEST_DAYS = 0.35
+
+
+@dataclass(frozen=True)
+class Span:
+    """One bar of a timeline: on a row, from a start to an end date, in its category's colour."""
+
+    row: str  # the row's key; spans with the same key share the row
+    label: str  # what the axis shows for the row
+    start: date
+    end: date
+    category: str
+    hover: str
+    url: str | None = None
+    outline: str | None = None  # a colour drawn round the bar (the critical path, a late phase)
+    hatched: bool = False  # a pattern over the colour (blocked), readable without telling colours apart
+
+
+def timeline_chart(spans: Sequence[Span], *, colours: Mapping[str, str], today: date,
+                   marks: Sequence[tuple[date, str]] = ()) -> str:
+    """Bars from start to end date, one row per key in the order given, with a line at today.
+
+    ``marks`` are dated, labelled dotted lines (where each phase starts).
+    """
+    rows = list(dict.fromkeys(s.row for s in spans))
+    labels = {s.row: s.label for s in spans}
+    traces = []
+    for category, colour in colours.items():
+        group = [s for s in spans if s.category == category]
+        if not group:
+            continue
+        traces.append(go.Bar(
+            name=category, orientation="h", y=[s.row for s in group],
+            x=[max((s.end - s.start).days, SHORTEST_DAYS) * DAY_MS for s in group],
+            base=[s.start.isoformat() for s in group],
+            marker={"color": colour,
+                    "line": {"color": [s.outline or colour for s in group],
+                             "width": [2.5 if s.outline else 0 for s in group]},
+                    "pattern": {"shape": ["/" if s.hatched else "" for s in group],
+                                "fgcolor": "#1f2933", "fgopacity": 0.45, "size": 7}},
+            customdata=[[s.url or "", s.hover] for s in group],
+            hovertemplate="%{customdata[1]}<extra></extra>",
+        ))
+    first = min([s.start for s in spans] + [today])
+    last = max([s.end for s in spans] + [today])
+    pad = timedelta(days=max(2, (last - first).days // 40))
+    shapes = [{"type": "line", "xref": "x", "yref": "paper", "x0": d.isoformat(), "x1": d.isoformat(),
+               "y0": 0, "y1": 1, "line": {"color": "#9aa5b1", "width": 1, "dash": "dot"}} for d, _ in marks]
+    annotations = [{"x": d.isoformat(), "xref": "x", "y": 1, "yref": "paper", "yanchor": "bottom",
+                    "xanchor": "left", "text": text, "showarrow": False, "font": {"size": 11, "color": "#616e7c"}}
+                   for d, text in marks]
+    shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": today.isoformat(), "x1": today.isoformat(),
+                   "y0": 0, "y1": 1, "line": {"color": TODAY_COLOUR, "width": 2, "dash": "dash"}})
+    annotations.append({"x": today.isoformat(), "xref": "x", "y": 1, "yref": "paper", "yanchor": "bottom",
+                        "yshift": 16, "text": f"today {today:%d %b}", "showarrow": False,
+                        "font": {"size": 12, "color": TODAY_COLOUR}})
+    layout = _layout(
+        height=130 + 28 * len(rows),
+        barmode="overlay",
+        bargap=0.3,
+        xaxis={"type": "date", "range": [(first - pad).isoformat(), (last + pad).isoformat()],
+               "showgrid": True, "zeroline": False},
+        yaxis={"type": "category", "categoryorder": "array", "categoryarray": rows, "autorange": "reversed",
+               "tickmode": "array", "tickvals": rows, "ticktext": [labels[r] for r in rows], "automargin": True},
+        legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0},
+        shapes=shapes,
+        annotations=annotations,
+    )
+    layout.update(margin={"l": 10, "r": 20, "t": 50, "b": 70})
+    return str(go.Figure(data=traces, layout=layout).to_json())
