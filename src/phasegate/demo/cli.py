@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date, timedelta
 from importlib import resources
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import yaml
@@ -35,6 +37,61 @@ def load_portfolio(client: Client) -> tuple[int, int]:
     return len(documents), counts["create"] + counts["update"] + counts["unchanged"]
 
 
+# Plans under way, relative to today so the demo always shows work in progress, late work included.
+PLANS = (
+    ("invoice-extraction", "five-phase", -75),
+    ("support-ticket-triage", "four-phase", -40),
+    ("it-incident-summaries", "ninety-day", -20),
+    ("hr-policy-assistant", "four-phase", -10),
+    ("expense-anomaly-detection", "five-phase", 14),
+)
+
+
+def load_plans(client: Client) -> int:
+    """Start the demo plans that are not started yet, and give the invoice use case a data audit."""
+    started = 0
+    for usecase, playbook, offset in PLANS:
+        try:
+            plan = client.post(
+                f"/usecases/{usecase}/plan", {"playbook": playbook, "start": _days_from_today(offset)}
+            )
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            continue
+        started += 1
+        _progress(client, plan)
+    if not client.get("/usecases/invoice-extraction/evidence", kind="data.audit")["data"]:
+        payload = {"gaps": {"blockers": 0, "degraders": 2}, "quality": {"completeness": 0.991}}
+        client.request(
+            "POST",
+            "/usecases/invoice-extraction/evidence",
+            data={"kind": "data.audit", "producer": "demo", "payload": json.dumps(payload)},
+        )
+    return started
+
+
+def _progress(client: Client, plan: dict[str, Any]) -> None:
+    """Finish what was due more than a week ago but the last of it, which waits blocked: some work is late."""
+    today = date.today()
+    due = [a for a in plan["activities"] if date.fromisoformat(a["planned_end"]) < today - timedelta(days=7)]
+    for activity in due[:-1]:
+        done = {
+            "status": "completed",
+            "actual_start": activity["planned_start"],
+            "actual_end": activity["planned_end"],
+        }
+        client.patch(f"/activities/{activity['id']}", done)
+    if due:
+        client.patch(
+            f"/activities/{due[-1]['id']}", {"status": "blocked", "notes": "waiting for data access"}
+        )
+
+
+def _days_from_today(days: int) -> str:
+    return (date.today() + timedelta(days=days)).isoformat()
+
+
 def ensure_admin(client: Client, name: str) -> tuple[str, str]:
     """An admin with a fresh generated password and a new token, created if missing."""
     try:
@@ -55,6 +112,7 @@ def load(
     """Load the demo portfolio and print an admin's login and API token (shown once)."""
     with api(ctx) as client:
         usecases, federal = load_portfolio(client)
+        load_plans(client)
         password, token = ensure_admin(client, admin)
     out.print(f"demo portfolio: {usecases} use cases, and {federal} from the 2025 federal AI inventory")
     out.print(f"web login:  {admin} / {password}", markup=False)
