@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs, only when they are missing:
 # the PostgreSQL server (tests run on it next to SQLite), Chromium (Playwright drives it)
-# and LibreOffice Calc (exported workbooks must open in it, headless, without a display).
+# LibreOffice Calc (exported workbooks must open in it, headless, without a display) and Java (Spark).
 set -euo pipefail
 
 missing=()
 pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 [ -n "$(pg_bindir)" ] && [ -x "$(pg_bindir)/initdb" ] || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
+# Spark (one of the data engines, run in local mode by the tests) needs a Java runtime.
+command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
 # soffice alone is not enough: it comes with LibreOffice's core, and Calc is a package of its own.
 calc_installed() {
   { command -v soffice || command -v libreoffice; } >/dev/null 2>&1 \

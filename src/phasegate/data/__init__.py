@@ -1,0 +1,1 @@
+"""Data readiness: the source catalog, profiling, contracts, quality, labels, PII, lineage and gaps."""
