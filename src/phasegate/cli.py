@@ -10,6 +10,7 @@ import typer
 from phasegate import documents, kinds
 from phasegate.commands import api
 from phasegate.console import err, fail, out, print_json
+from phasegate.data import cli as data_cli
 from phasegate.demo import cli as demo_cli
 from phasegate.errors import InvalidInput, Problem
 from phasegate.identity import cli as identity_cli
@@ -83,6 +84,8 @@ def apply(
         for problem in problems:
             err.print(f"  - {problem}", markup=False)
         fail(f"{len(problems)} problem(s) in {file}; nothing was written")
+    for source in sources:
+        _locate_relative_data(source)
     with api(ctx) as client:
         result = client.post("/apply", {"documents": [s.data for s in sources]})
     if json_:
@@ -92,9 +95,23 @@ def apply(
         out.print(f"{item['kind']} {item['id']}: {item['outcome']}", markup=False)
 
 
+def _locate_relative_data(source: documents.SourceDocument) -> None:
+    """A data source's relative file location is relative to the YAML file that names it."""
+    location = source.data.get("location")
+    if (
+        source.data.get("kind") != "DataSource"
+        or not isinstance(location, str)
+        or ":" in location.split("/")[0]
+    ):
+        return
+    if not Path(location).is_absolute():
+        source.data["location"] = str((Path(source.file).parent / location).resolve())
+
+
 identity_cli.register(app)
 portfolio_cli.register(app)
 lifecycle_cli.register(app)
+data_cli.register(app)
 demo_cli.register(app)
 
 

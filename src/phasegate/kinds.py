@@ -30,6 +30,7 @@ class Kind:
 
 def all_kinds() -> dict[str, Kind]:
     """Every kind, by the name a document gives in `kind:`."""
+    from phasegate.data import catalog, contracts
     from phasegate.lifecycle import library, playbooks
     from phasegate.portfolio import service as portfolio_service
 
@@ -39,9 +40,17 @@ def all_kinds() -> dict[str, Kind]:
     def apply_playbook(session: Session, actor: Principal, spec: Any) -> str:
         return library.apply_playbook(session, actor=actor, spec=spec)
 
+    def apply_source(session: Session, actor: Principal, spec: Any) -> str:
+        return catalog.apply_source(session, actor=actor, spec=spec)
+
+    def apply_contract(session: Session, actor: Principal, spec: Any) -> str:
+        return catalog.apply_contract(session, actor=actor, spec=spec)
+
     return {
         "UseCase": Kind("UseCase", portfolio_service.parse_spec, apply_usecase, lambda s: str(s.id)),
         "Playbook": Kind("Playbook", playbooks.parse_playbook, apply_playbook, lambda s: str(s.id)),
+        "DataSource": Kind("DataSource", catalog.parse_source, apply_source, lambda s: str(s.id)),
+        "DataContract": Kind("DataContract", contracts.parse_contract, apply_contract, lambda s: str(s.id)),
     }
 
 
@@ -71,7 +80,11 @@ def apply_documents(
 ) -> dict[str, Any]:
     """Create or update documents (use cases, playbooks) together: all are written, or none."""
     results = []
-    for index, document in enumerate(documents, start=1):
+    # What a document refers to is applied first: use cases before the sources relying on them, and
+    # sources before their contracts, whatever order the files came in.
+    order = {name: rank for rank, name in enumerate(all_kinds())}
+    ranked = sorted(enumerate(documents, start=1), key=lambda item: order.get(str(item[1].get("kind")), -1))
+    for index, document in ranked:
         try:
             kind, spec = parse(document)
         except InvalidInput as exc:

@@ -196,6 +196,15 @@ def _arrow_column(values: list[Any]) -> Any:
         return pa.array([None if v is None else str(v) for v in values])
 
 
+def check_engine(name: str) -> EngineName:
+    """An engine name, or InvalidInput listing the engines there are."""
+    if name not in ENGINES:
+        raise InvalidInput(
+            "unknown engine", [Problem(f"'{name}': must be one of {', '.join(ENGINES)}", field="engine")]
+        )
+    return name
+
+
 def connect(name: EngineName, *, location: Location | None = None, spark: Any = None) -> Engine:
     """An engine: an in-process DuckDB, the SQLite or PostgreSQL database a location names, or Spark."""
     if name not in ENGINES:

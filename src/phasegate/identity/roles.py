@@ -66,6 +66,8 @@ class Action(StrEnum):
     gate_decide = "gate.decide"
     phase_advance = "phase.advance"
     phase_override = "phase.override"
+    data_manage = "data.manage"
+    data_audit = "data.audit"
 
 
 _EDITORS = {Role.admin, Role.program_lead, Role.use_case_owner, Role.technical_owner, Role.risk_owner}
@@ -88,6 +90,9 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.gate_decide: frozenset({Role.admin, Role.program_lead, Role.use_case_owner}),
     Action.phase_advance: frozenset({Role.admin, Role.program_lead, Role.use_case_owner}),
     Action.phase_override: frozenset({Role.admin, Role.program_lead}),
+    # The catalog and contracts are the data engineers' (technical owners') and the leads'.
+    Action.data_manage: frozenset({Role.admin, Role.program_lead, Role.technical_owner}),
+    Action.data_audit: frozenset({Role.admin, Role.program_lead, Role.technical_owner, Role.risk_owner}),
 }
 
 

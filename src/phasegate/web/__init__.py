@@ -15,6 +15,7 @@ SESSION_MAX_AGE = 12 * 60 * 60
 
 def mount_web(app: FastAPI, settings: Settings) -> None:
     """Add the web pages, their session middleware and static files to the application."""
+    from phasegate.lifecycle import web as lifecycle_web
     from phasegate.portfolio import web as portfolio_web
     from phasegate.web import errors, login, static_files
 
@@ -32,3 +33,4 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
     app.mount("/static", static_files.static_app(), name="static")
     app.include_router(login.router)
     app.include_router(portfolio_web.router)
+    app.include_router(lifecycle_web.router)

@@ -192,10 +192,15 @@ def tornado_chart(swings: Sequence[Swing], base: float) -> str:
     return str(figure.to_json())
 
 
+
 TODAY_COLOUR = "#CC3311"
 DAY_MS = 86_400_000
-# A milestone (0 days) would be an invisible bar: it is drawn a third of a day wide; its hover keeps the dates.
+# A milestone (0 days) would be an invisible bar: it is drawn a third of a day wide (its hover keeps
+# the dates).
 SHORTEST_DAYS = 0.35
+# A band's label is cut to what fits over it, taking the plot as 700 px wide (a laptop screen less the
+# row labels) and 6.5 px a character of 11 px type; narrower screens may crop it, its hover has it whole.
+PLOT_PX, CHAR_PX = 700, 6.5
 
 
 @dataclass(frozen=True)
@@ -213,12 +218,23 @@ class Span:
     hatched: bool = False  # a pattern over the colour (blocked), readable without telling colours apart
 
 
-def timeline_chart(spans: Sequence[Span], *, colours: Mapping[str, str], today: date,
-                   marks: Sequence[tuple[date, str]] = ()) -> str:
-    """Bars from start to end date, one row per key in the order given, with a line at today.
+@dataclass(frozen=True)
+class Band:
+    """A labelled stretch of dates behind the bars: a phase."""
 
-    ``marks`` are dated, labelled dotted lines (where each phase starts).
-    """
+    start: date
+    end: date
+    label: str
+
+
+def _fitted(text: str, days: int, range_days: int) -> str:
+    room = int(max(days, 1) / max(range_days, 1) * PLOT_PX / CHAR_PX)
+    return text if len(text) <= room else text[: max(room - 1, 2)].rstrip() + "…"
+
+
+def timeline_chart(spans: Sequence[Span], *, colours: Mapping[str, str], today: date,
+                   bands: Sequence[Band] = ()) -> str:
+    """Bars from start to end date, one row per key in the given order, over shaded bands; a line at today."""
     rows = list(dict.fromkeys(s.row for s in spans))
     labels = {s.row: s.label for s in spans}
     traces = []
@@ -238,18 +254,25 @@ def timeline_chart(spans: Sequence[Span], *, colours: Mapping[str, str], today: 
             customdata=[[s.url or "", s.hover] for s in group],
             hovertemplate="%{customdata[1]}<extra></extra>",
         ))
-    first = min([s.start for s in spans] + [today])
-    last = max([s.end for s in spans] + [today])
+    first = min([s.start for s in spans] + [b.start for b in bands] + [today])
+    last = max([s.end for s in spans] + [b.end for b in bands] + [today])
     pad = timedelta(days=max(2, (last - first).days // 40))
-    shapes = [{"type": "line", "xref": "x", "yref": "paper", "x0": d.isoformat(), "x1": d.isoformat(),
-               "y0": 0, "y1": 1, "line": {"color": "#9aa5b1", "width": 1, "dash": "dot"}} for d, _ in marks]
-    annotations = [{"x": d.isoformat(), "xref": "x", "y": 1, "yref": "paper", "yanchor": "bottom",
-                    "xanchor": "left", "text": text, "showarrow": False, "font": {"size": 11, "color": "#616e7c"}}
-                   for d, text in marks]
-    shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": today.isoformat(), "x1": today.isoformat(),
-                   "y0": 0, "y1": 1, "line": {"color": TODAY_COLOUR, "width": 2, "dash": "dash"}})
+    range_days = (last - first).days + 2 * pad.days
+    # Every other band is shaded, so where one phase ends and the next begins shows without a legend.
+    shapes: list[dict[str, object]] = [
+        {"type": "rect", "xref": "x", "yref": "paper", "x0": b.start.isoformat(), "x1": b.end.isoformat(),
+         "y0": 0, "y1": 1, "layer": "below", "line": {"width": 0}, "fillcolor": "#eef2f6"}
+        for b in bands[::2]]
+    annotations: list[dict[str, object]] = [
+        {"x": (b.start + (b.end - b.start) / 2).isoformat(), "xref": "x", "y": 1, "yref": "paper",
+         "yanchor": "bottom", "text": _fitted(b.label, (b.end - b.start).days, range_days),
+         "hovertext": b.label, "showarrow": False, "font": {"size": 11, "color": "#616e7c"}}
+        for b in bands]
+    shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": today.isoformat(),
+                   "x1": today.isoformat(), "y0": 0, "y1": 1,
+                   "line": {"color": TODAY_COLOUR, "width": 2, "dash": "dash"}})
     annotations.append({"x": today.isoformat(), "xref": "x", "y": 1, "yref": "paper", "yanchor": "bottom",
-                        "yshift": 16, "text": f"today {today:%d %b}", "showarrow": False,
+                        "yshift": 16 if bands else 0, "text": f"today {today:%d %b}", "showarrow": False,
                         "font": {"size": 12, "color": TODAY_COLOUR}})
     layout = _layout(
         height=130 + 28 * len(rows),
@@ -258,10 +281,11 @@ def timeline_chart(spans: Sequence[Span], *, colours: Mapping[str, str], today: 
         xaxis={"type": "date", "range": [(first - pad).isoformat(), (last + pad).isoformat()],
                "showgrid": True, "zeroline": False},
         yaxis={"type": "category", "categoryorder": "array", "categoryarray": rows, "autorange": "reversed",
-               "tickmode": "array", "tickvals": rows, "ticktext": [labels[r] for r in rows], "automargin": True},
+               "tickmode": "array", "tickvals": rows, "ticktext": [labels[r] for r in rows],
+               "automargin": True},
         legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0},
         shapes=shapes,
         annotations=annotations,
     )
-    layout.update(margin={"l": 10, "r": 20, "t": 50, "b": 70})
+    layout.update(margin={"l": 10, "r": 20, "t": 52 if bands else 36, "b": 70})
     return str(go.Figure(data=traces, layout=layout).to_json())

@@ -1,0 +1,269 @@
+"""Profiles: pandas' counts and means, the same profile on every engine, and snapshots that round-trip."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import ibis
+import ibis.expr.datatypes as dtypes
+import pandas as pd
+import pytest
+
+from phasegate.data import drift, profiling
+from phasegate.data.engines import opened, parse_location
+from phasegate.data.profiling import ColumnProfile, Histogram, Profile, column_type, profile
+
+from .conftest import DATA, EngineTable, arrow
+
+
+def mixed_frame() -> pd.DataFrame:
+    """Every logical type, with missing values, ties among the top values and a NaN pandas calls missing."""
+    return pd.DataFrame(
+        {
+            "invoice": ["INV-00001234", "INV-00001235", None, "inv 77", "b", "a", "B", "b", ""],
+            "amount": [10.5, float("nan"), 3.25, 1e6, -2.0, 0.1, 0.2, 0.3, 7.0],
+            "quantity": pd.array([1, 2, None, 4, 4, 4, 10, 0, -3], dtype="Int64"),
+            "price": [
+                Decimal(p) if p else None
+                for p in ["1.10", "2.25", "", "0.01", "1.10", "9.99", "3.00", "3.00", "100.50"]
+            ],
+            "issued": [dt.date(2024, 1, 31), None, dt.date(2023, 12, 1), dt.date(2024, 2, 29)] * 2
+            + [dt.date(2025, 6, 30)],
+            "created_at": pd.to_datetime(
+                ["2024-01-31 08:15:00", None, "2023-12-01 00:00:00", "2024-02-29 23:59:59.5"] * 2
+                + ["2025-06-30 12:00:00"],
+                format="ISO8601",
+            ),
+            "paid": pd.array([True, False, None, True, True, False, True, None, True], dtype="boolean"),
+        }
+    )
+
+
+def reference(frame: pd.DataFrame, **options: object) -> Profile:
+    """The frame's profile on an in-memory DuckDB, the engine the others are compared with."""
+    con = ibis.duckdb.connect()
+    try:
+        return profile(con.create_table("reference", ibis.memtable(arrow(frame))), engine="duckdb", **options)  # type: ignore[arg-type]
+    finally:
+        con.disconnect()
+
+
+def without_engine(p: Profile) -> dict[str, object]:
+    data = p.as_dict()
+    del data["engine"]
+    return data
+
+
+# -- pandas agrees --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["adult.csv", "bikeshare.csv"])
+def test_counts_nulls_means_and_quantiles_equal_what_pandas_computes(name: str) -> None:
+    frame = pd.read_csv(DATA / name)
+    with opened(parse_location(str(DATA / name))) as table:
+        result = profile(table, engine="duckdb")
+
+    assert result.rows == len(frame)
+    assert result.exact
+    assert [c.name for c in result.columns] == list(frame.columns)
+    for column in result.columns:
+        values = frame[column.name]
+        assert column.count == values.notna().sum(), column.name
+        assert column.nulls == values.isna().sum(), column.name
+        assert column.distinct == values.nunique(), column.name
+        if column.type in ("integer", "float"):
+            assert column.mean == pytest.approx(values.mean(), rel=1e-11), column.name
+            assert column.stddev == pytest.approx(values.std(), rel=1e-11), column.name
+            assert column.min == values.min() and column.max == values.max(), column.name
+            expected = values.quantile([0.05, 0.25, 0.5, 0.75, 0.95]).tolist()
+            assert list(column.quantiles.values()) == pytest.approx(expected, rel=1e-11), column.name
+
+
+def test_adult_missing_values_are_counted_where_the_census_left_them_blank() -> None:
+    with opened(parse_location(str(DATA / "adult.csv"))) as table:
+        result = profile(table, engine="duckdb")
+
+    missing = {c.name: c.nulls for c in result.columns if c.nulls}
+    assert missing == {"workclass": 2799, "occupation": 2809, "native_country": 857}
+    assert result.column("workclass").null_rate == pytest.approx(2799 / 48842)
+    assert result.column("workclass").top_values[0] == ("Private", 33906)
+
+
+# -- the same profile on every engine -------------------------------------------------------------
+
+
+def test_a_mixed_table_has_the_same_profile_on_every_engine(engine_table: EngineTable) -> None:
+    frame = mixed_frame()
+
+    result = profile(engine_table(frame), engine=engine_table.name)
+
+    assert result.engine == engine_table.name
+    assert without_engine(result) == without_engine(reference(frame))
+
+
+def test_bikeshare_has_the_same_profile_on_every_engine(engine_table: EngineTable) -> None:
+    frame = pd.read_csv(DATA / "bikeshare.csv")
+
+    result = profile(engine_table(frame), engine=engine_table.name)
+
+    assert without_engine(result) == without_engine(reference(frame))
+
+
+def test_the_mixed_profile_reads_as_the_data_does() -> None:
+    result = reference(mixed_frame())
+
+    assert [(c.name, c.type) for c in result.columns] == [
+        ("invoice", "string"),
+        ("amount", "float"),
+        ("quantity", "integer"),
+        ("price", "decimal"),
+        ("issued", "date"),
+        ("created_at", "timestamp"),
+        ("paid", "boolean"),
+    ]
+    invoice = result.column("invoice")
+    # By count, then by value in code-point order: "" < "B" < "INV…" < "a".
+    assert invoice.top_values[:4] == [("b", 2), ("", 1), ("B", 1), ("INV-00001234", 1)]
+    assert (invoice.length_min, invoice.length_max) == (0, 12)
+    amount = result.column("amount")
+    assert (amount.count, amount.nulls, amount.min, amount.max) == (8, 1, -2.0, 1e6)
+    assert amount.quantiles["p50"] == pytest.approx(pd.Series([10.5, 3.25, 1e6, -2.0, 0.1, 0.2, 0.3, 7.0]).median())
+    assert result.column("price").max == 100.5
+    assert (result.column("issued").min, result.column("issued").max) == ("2023-12-01", "2025-06-30")
+    created = result.column("created_at")
+    assert (created.min, created.max) == ("2023-12-01T00:00:00", "2025-06-30T12:00:00")
+    assert result.column("paid").top_values == [(True, 5), (False, 2)]
+
+
+def test_shapes_write_letters_as_a_and_digits_as_9_and_keep_punctuation(engine_table: EngineTable) -> None:
+    frame = pd.DataFrame({"invoice": ["INV-00001234", "INV-00009999", "inv 12/b", None]})
+
+    invoice = profile(engine_table(frame), engine=engine_table.name).column("invoice")
+
+    assert invoice.shapes == [("AAA-99999999", 2), ("aaa 99/a", 1)]
+
+
+# -- histograms, estimates and edge cases ---------------------------------------------------------
+
+
+def test_histograms_count_every_value_in_the_bins_drift_checks_use() -> None:
+    frame = pd.read_csv(DATA / "bikeshare.csv")
+
+    result = reference(frame)
+
+    for column in result.columns:
+        if column.type not in ("integer", "float"):
+            assert column.histogram is None
+            continue
+        assert column.histogram is not None
+        assert len(column.histogram.edges) == profiling.HISTOGRAM_BINS + 1
+        assert (column.histogram.edges[0], column.histogram.edges[-1]) == (column.min, column.max)
+        values = frame[column.name].dropna().astype(float).tolist()
+        assert column.histogram.counts == drift.histogram(column.histogram.edges, values), column.name
+
+
+def test_a_constant_column_has_one_bin() -> None:
+    result = reference(pd.DataFrame({"x": [3, 3, 3]}))
+
+    assert result.column("x").histogram == Histogram(edges=[3.0, 3.0], counts=[3])
+
+
+def test_above_the_exact_row_limit_counts_and_quantiles_are_estimated_and_say_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(profiling, "EXACT_ROW_LIMIT", 5)
+    frame = pd.DataFrame({"n": range(100), "s": [f"v{i % 7}" for i in range(100)]})
+
+    estimated = reference(frame)
+    exact = reference(frame, approximate=False)
+
+    assert not estimated.exact and exact.exact
+    assert estimated.column("n").distinct_approximate and estimated.column("n").quantiles_approximate
+    assert estimated.column("s").distinct == 7
+    assert not exact.column("n").distinct_approximate and exact.column("n").distinct == 100
+    assert estimated.column("n").mean == exact.column("n").mean == 49.5
+
+
+def test_engines_without_estimates_stay_exact_when_asked_to_estimate(engine_table: EngineTable) -> None:
+    if engine_table.name in ("duckdb", "spark"):
+        pytest.skip("DuckDB and Spark really estimate")
+    frame = pd.DataFrame({"n": [1, 2, 2, 3]})
+
+    result = profile(engine_table(frame), engine=engine_table.name, approximate=True)
+
+    assert result.exact
+    assert result.column("n").distinct == 3 and result.column("n").quantiles["p50"] == 2.0
+
+
+def test_an_empty_table_has_zero_rows_and_no_statistics(engine_table: EngineTable) -> None:
+    frame = mixed_frame().iloc[0:0]
+    schema = ibis.memtable(mixed_frame()).schema()
+
+    result = profile(engine_table(frame, schema), engine=engine_table.name)
+
+    assert result.rows == 0 and result.exact
+    for column in result.columns:
+        assert (column.count, column.nulls, column.null_rate) == (0, 0, 0.0), column.name
+        assert column.distinct == 0
+        assert (column.min, column.max, column.mean, column.stddev) == (None, None, None, None)
+        assert column.quantiles == {} and column.histogram is None
+        assert column.top_values == [] and column.shapes == []
+
+
+def test_a_column_of_nothing_but_nulls_is_all_nulls(engine_table: EngineTable) -> None:
+    frame = pd.DataFrame({"id": [1, 2, 3], "score": [None, None, None], "note": [None, None, None]})
+
+    table = engine_table(frame, {"id": "int64", "score": "float64", "note": "string"})
+    result = profile(table, engine=engine_table.name)
+
+    for name in ("score", "note"):
+        column = result.column(name)
+        assert (column.count, column.nulls, column.null_rate, column.distinct) == (0, 3, 1.0, 0)
+        assert column.mean is None and column.quantiles == {} and column.histogram is None
+        assert column.top_values == [] and column.length_min is None
+
+
+# -- snapshots ------------------------------------------------------------------------------------
+
+
+def test_a_profile_survives_a_round_trip_through_json() -> None:
+    original = reference(mixed_frame())
+
+    stored = json.dumps(original.as_dict())
+
+    assert Profile.from_dict(json.loads(stored)) == original
+
+
+def test_the_profile_of_a_missing_column_is_a_key_error_naming_it() -> None:
+    with pytest.raises(KeyError, match="'nope'"):
+        reference(pd.DataFrame({"x": [1]})).column("nope")
+
+
+def test_a_column_profile_is_plain_json() -> None:
+    column = ColumnProfile(name="x", type="integer", count=1, nulls=0, null_rate=0.0, top_values=[(1, 1)])
+
+    assert json.loads(json.dumps(column.as_dict()))["top_values"] == [[1, 1]]
+
+
+# -- logical types --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dtype", "logical"),
+    [
+        (dtypes.int8, "integer"),
+        (dtypes.uint64, "integer"),
+        (dtypes.float32, "float"),
+        (dtypes.Decimal(12, 2), "decimal"),
+        (dtypes.string, "string"),
+        (dtypes.boolean, "boolean"),
+        (dtypes.date, "date"),
+        (dtypes.Timestamp(timezone="UTC"), "timestamp"),
+        (dtypes.time, "other"),
+        (dtypes.Array(dtypes.int64), "other"),
+    ],
+)
+def test_column_type_maps_engine_types_to_logical_types(dtype: dtypes.DataType, logical: str) -> None:
+    assert column_type(dtype) == logical
