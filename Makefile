@@ -32,6 +32,7 @@ test: install system-deps lint
 	scripts/with-postgres.sh $(BIN)/pytest -n 2 -q
 
 bench: install
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks
 
 clean:

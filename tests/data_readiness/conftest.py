@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import ibis
+import ibis.expr.datatypes as dtypes
 import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
@@ -101,13 +102,21 @@ def _postgres_tables() -> Iterator[EngineTable]:
 
 def _sqlite_table(backend: Any, table: str, data: ir.Table) -> ir.Table:
     """Rows inserted as Python values: Ibis's own SQLite loader cannot bind pandas' NA."""
-    backend.create_table(table, schema=data.schema())
     columns = list(data.columns)
+    declared = ", ".join(f'"{name}" {_sqlite_type(backend, dtype)}' for name, dtype in data.schema().items())
+    backend.con.execute(f'CREATE TABLE "{table}" ({declared})')
     rows = [[_sqlite_value(row[c]) for c in columns] for row in data.to_pyarrow().to_pylist()]
     marks = ", ".join("?" for _ in columns)
     backend.con.executemany(f'INSERT INTO "{table}" VALUES ({marks})', rows)
     backend.con.commit()
     return backend.table(table)
+
+
+def _sqlite_type(backend: Any, dtype: dtypes.DataType) -> str:
+    # Ibis declares decimals REAL, which it reads back as float64; DECIMAL(p, s) reads back as decimal.
+    if dtype.is_decimal():
+        return f"DECIMAL({dtype.precision or 38}, {dtype.scale or 0})"
+    return str(backend.compiler.type_mapper.from_ibis(dtype).sql("sqlite"))
 
 
 def _sqlite_value(value: Any) -> Any:

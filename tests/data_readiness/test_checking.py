@@ -69,6 +69,9 @@ def invoices(*, planted: bool, rows: int = 1000) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
+INVOICE_TYPES = ibis.memtable(invoices(planted=False).head(1)).schema()
+
+
 def suppliers() -> pd.DataFrame:
     return pd.DataFrame({"supplier_id": [f"S{i:03d}" for i in range(50)], "name": "a supplier"})
 
@@ -557,8 +560,11 @@ def test_unreadable_data_makes_every_check_that_reads_it_an_error(tmp_path: Path
     table = ibis.duckdb.connect().read_csv(path)
     path.unlink()
 
-    report = check(example_contract(distribution=None), table, engine="duckdb")
+    report = check(
+        example_contract(distribution=None), table, engine="duckdb", references={"suppliers": table}
+    )
 
+    # Types come from the schema, read when the source was opened; every other check reads rows.
     reading = [r for r in report.results if not r.check.endswith(".type")]
     assert reading and all(r.status == "error" for r in reading)
     assert all((r.error or "").startswith("cannot read the source on duckdb: ") for r in reading)
@@ -566,7 +572,9 @@ def test_unreadable_data_makes_every_check_that_reads_it_an_error(tmp_path: Path
 
 
 def test_an_empty_table_passes_its_counts_and_fails_freshness() -> None:
-    table = ibis.duckdb.connect().create_table("invoices", ibis.memtable(invoices(planted=False).head(0)))
+    table = ibis.duckdb.connect().create_table(
+        "invoices", ibis.memtable(invoices(planted=False).head(0), schema=INVOICE_TYPES)
+    )
     contract = example_contract(
         columns={"net_amount": {"max_null_rate": 0.0, "min": 0}},
         rules=[{"name": "positive", "expression": "net_amount > 0"}],
@@ -632,39 +640,59 @@ def bikeshare() -> pd.DataFrame:
     return pd.read_csv(DATA / "bikeshare.csv")
 
 
+def winter_snapshot(hires: pd.DataFrame) -> dict[str, Any]:
+    """January and February profiled on DuckDB and stored as JSON: a snapshot any engine compares with."""
+    winter = ibis.duckdb.connect().create_table(
+        "winter", ibis.memtable(hires[hires["mnth"].isin(["Jan", "Feb"])])
+    )
+    stored: dict[str, Any] = json.loads(json.dumps(profiling.profile(winter, engine="duckdb").as_dict()))
+    return stored
+
+
 def test_july_drifts_from_a_winter_baseline_on_temperature(engine_table: EngineTable) -> None:
     hires = bikeshare()
-    winter = engine_table(hires[hires["mnth"].isin(["Jan", "Feb"])])
-    july = engine_table(hires[hires["mnth"] == "Jul"])
-    stored = json.loads(json.dumps(profiling.profile(winter, engine=engine_table.name).as_dict()))
+    stored = winter_snapshot(hires)
+    july = hires[hires["mnth"] == "July"]
     contract = ContractSpec.model_validate(
         {
             "id": "bikeshare",
             "source": "bikeshare",
-            "distribution": {"baseline": "snapshot:winter", "max_psi": 0.2, "columns": ["temp", "hum"]},
+            "distribution": {"baseline": "snapshot:winter", "max_psi": 0.2, "columns": ["temp", "hr"]},
         }
     )
 
-    summer = run_contract(contract, july, engine=engine_table.name, baseline=stored)
-    again = run_contract(contract, winter, engine=engine_table.name, baseline=stored)
+    summer = run_contract(contract, engine_table(july), engine=engine_table.name, baseline=stored)
 
-    temperature = result(summer, "temp.psi")
-    assert temperature.status == "fail"
-    assert temperature.observed > 2  # a major shift: July is warmer than any winter hour but a few
-    assert drift.shift(temperature.observed) == "major"
-    assert [(r.check, r.status, r.observed) for r in again.results] == [
-        ("temp.psi", "pass", 0.0),
-        ("hum.psi", "pass", 0.0),
-    ]
+    histogram = next(c["histogram"] for c in stored["columns"] if c["name"] == "temp")
+    by_hand = drift.population_stability_index(
+        histogram["counts"], drift.histogram(histogram["edges"], july["temp"].tolist())
+    )
+    assert outcome(summer) == {
+        "temp.psi": ("fail", by_hand, None),
+        "hr.psi": ("pass", pytest.approx(0.0071, abs=1e-4), None),
+    }
+    # Most July hours are warmer than the warmest winter hour: a major shift, far past 0.2.
+    assert drift.shift(by_hand) == "major" and by_hand > 10
     assert summer.queries == 1
 
 
-def test_the_default_distribution_checks_every_binned_column_the_source_has() -> None:
+def test_winter_does_not_drift_from_its_own_snapshot(engine_table: EngineTable) -> None:
     hires = bikeshare()
-    con = ibis.duckdb.connect()
-    winter = con.create_table("winter", ibis.memtable(hires[hires["mnth"].isin(["Jan", "Feb"])]))
-    july = con.create_table("july", ibis.memtable(hires[hires["mnth"] == "Jul"]))
-    stored = profiling.profile(winter, engine="duckdb").as_dict()
+    winter = engine_table(hires[hires["mnth"].isin(["Jan", "Feb"])])
+    contract = ContractSpec.model_validate(
+        {"id": "bikeshare", "source": "bikeshare", "distribution": {"baseline": "snapshot:winter"}}
+    )
+
+    report = run_contract(contract, winter, engine=engine_table.name, baseline=winter_snapshot(hires))
+
+    assert report.passed
+    assert {r.observed for r in report.results} == {0.0}
+
+
+def test_the_default_distribution_checks_every_binned_column_even_a_constant_one() -> None:
+    hires = bikeshare()
+    july = ibis.duckdb.connect().create_table("july", ibis.memtable(hires[hires["mnth"] == "July"]))
+    stored = winter_snapshot(hires)
     contract = ContractSpec.model_validate(
         {"id": "bikeshare", "source": "bikeshare", "distribution": {"baseline": "snapshot:winter"}}
     )
@@ -673,5 +701,8 @@ def test_the_default_distribution_checks_every_binned_column_the_source_has() ->
 
     binned = [c["name"] for c in stored["columns"] if c["histogram"] is not None]
     assert [r.check for r in report.results] == [f"{name}.psi" for name in binned]
-    assert "temp.psi" in [r.check for r in report.results if r.status == "fail"]
+    # Winter is season 1 only: one bin, yet July's season 3 shows as a shift.
+    season = next(c["histogram"] for c in stored["columns"] if c["name"] == "season")
+    assert season == {"edges": [1.0, 1.0], "counts": [1337]}
+    assert {"temp.psi", "season.psi"} <= {r.check for r in report.results if r.status == "fail"}
     assert report.queries == 1

@@ -28,7 +28,8 @@ from phasegate.errors import InvalidInput
 
 from .conftest import DATA, EngineTable
 
-CHEAP_ENGINES = pytest.mark.parametrize("engine_table", ["duckdb", "sqlite"], indirect=True)
+# Every engine but Spark, whose per-query start-up makes it the one engine tested once per dimension.
+CHEAP_ENGINES = pytest.mark.parametrize("engine_table", ["duckdb", "sqlite", "postgres"], indirect=True)
 DETECTORS = {d.name: d for d in BUILT_IN_DETECTORS}
 
 # Published test numbers: card networks' test cards, and the IBAN examples of the SWIFT IBAN Registry.
@@ -97,6 +98,8 @@ def test_an_iban_of_the_wrong_length_for_its_country_fails() -> None:
         ("phone", "US desk 415-555-0132", ["415-555-0132"]),
         ("phone", "order 4155550132", []),  # a bare ten-digit run is more often an identifier
         ("phone", "released 2024-10-01", []),
+        ("phone", "https://doi.org/10.1785/0220200178", []),
+        ("phone", "id 0000123456", []),
         ("iban", "pay to GB82 WEST 1234 5698 7654 32 please", ["GB82 WEST 1234 5698 7654 32"]),
         ("iban", "GB83 WEST 1234 5698 7654 32", []),
         ("payment_card", "card 4111 1111 1111 1111 exp 12/29", ["4111 1111 1111 1111"]),
@@ -121,7 +124,7 @@ def test_each_built_in_detector_confirms_real_values_and_rejects_look_alikes(
     [
         ("email", "jane.doe@example.com", "j***@example.com"),
         ("phone", "+44 20 7946 0958", "+** ** **** **58"),
-        ("iban", "GB82 WEST 1234 5698 7654 32", "GB** **** **** **** *654 32"),
+        ("iban", "GB82 WEST 1234 5698 7654 32", "GB** **** **** **** **54 32"),
         ("payment_card", "4111 1111 1111 1111", "**** **** **** 1111"),
         ("us_ssn", "123-45-6789", "***-**-6789"),
     ],
@@ -156,8 +159,9 @@ def test_the_scan_finds_the_same_personal_data_on_every_engine(engine_table: Eng
         ("note", "iban"),
         ("card", "payment_card"),
     }
-    assert found[("note", "payment_card")].matches == 1  # one candidate failed the Luhn check
-    assert found[("note", "payment_card")].candidates == 2
+    # Three candidates: two card-like numbers and the digits inside the IBAN; only one passes Luhn.
+    assert found[("note", "payment_card")].candidates == 3
+    assert found[("note", "payment_card")].matches == 1
     assert found[("card", "payment_card")].matches == 2  # card numbers stored as integers
     assert found[("note", "email")].examples_masked == ["j***@example.com"]
     assert found[("note", "iban")].suggested_classification == "restricted"
@@ -191,10 +195,14 @@ def test_the_adult_census_holds_no_personal_identifiers() -> None:
     assert scan(table) == []
 
 
-def test_the_federal_ai_inventory_lists_no_contact_details_but_mentions_no_cards() -> None:
+def test_the_federal_ai_inventory_reveals_one_email_address_in_free_text() -> None:
+    # contact_email is empty throughout; one description names a mailbox. DOIs and catalogue ids in the
+    # link columns look like national phone numbers to the engine's prefilter and are rejected in Python.
     table = ibis.duckdb.connect().read_csv(DATA / "us-federal-ai-inventory-2025.csv")
-    found = {(f.column, f.detector) for f in scan(table)}
-    assert not {d for _, d in found} & {"payment_card", "iban", "us_ssn", "uk_nino"}
+    findings = scan(table)
+    assert [(f.column, f.detector, f.matches) for f in findings] == [("problem_solved", "email", 1)]
+    assert findings[0].examples_masked == ["w***@dol.gov"]
+    assert suggest_classification(findings, declared="public") == "confidential"
 
 
 def _finding(detector: str, classification: Any, matches: int = 3) -> PiiFinding:

@@ -17,6 +17,8 @@ What each check reports as observed, against its limit:
 - ``freshness``: the age of the newest value, against max_lag;
 - ``psi``: the population stability index of the column against the baseline's histogram.
 
+Floating-point NaN counts as missing, as profiles count it (SQLite cannot even store it). Example
+values of pii, confidential and restricted columns, and their minimum or maximum, show as ``•••``.
 A check that cannot run is reported with status ``error`` and its cause, never as passed.
 """
 
@@ -447,8 +449,10 @@ class _Planner:
             duplicates = _int(values[present]) - _int(values[distinct])
             return _Verdict("fail" if duplicates else "pass", duplicates, duplicates)
 
-        counted = self.table.mutate(pg_n=column.count().over(ibis.window(group_by=column)))
-        failing = counted.filter(counted.pg_n > 1).drop("pg_n")
+        # Rows whose value repeats: a hash aggregate and a semi-join, cheaper than a window on most engines.
+        values = self.table.select(pg_value=column)
+        repeated = values.group_by("pg_value").aggregate(pg_n=values.count()).filter(ibis._.pg_n > 1)
+        failing = self.table.semi_join(repeated, column == repeated.pg_value)
         return self._plan(judge, [present, distinct], failing=failing, first=name)
 
     def _bound(self, name: str, bound: float, side: Literal["min", "max"]) -> _Plan:
@@ -587,14 +591,22 @@ class _Planner:
         column = self.value(name)
         if not column.type().is_numeric():
             raise CheckError(f"psi needs a numeric column; '{name}' is {logical_type(column.type())}")
-        conditions = bin_conditions(column.cast("float64"), histogram.edges)
-        aliases = [self._count(f"bin:{name}:{i}:{histogram.edges}", c) for i, c in enumerate(conditions)]
+        values, edges, expected = column.cast("float64"), histogram.edges, list(histogram.counts)
+        if len(expected) == 1:
+            # A constant baseline has one open-ended bin that every value falls in: bins below and
+            # above it, empty in the baseline, let a change show.
+            low, high = ibis.literal(edges[0], type="float64"), ibis.literal(edges[-1], type="float64")
+            conditions = [values < low, (values >= low) & (values <= high), values > high]
+            expected = [0, expected[0], 0]
+        else:
+            conditions = bin_conditions(values, edges)
+        aliases = [self._count(f"bin:{name}:{i}:{edges}", c) for i, c in enumerate(conditions)]
 
         def judge(values: Mapping[str, Any], rows: int) -> _Verdict:
             actual = [_int(values[alias]) for alias in aliases]
             if not any(actual):
                 raise CheckError(f"no values of '{name}' to compare with the baseline")
-            psi = population_stability_index(histogram.counts, actual)
+            psi = population_stability_index(expected, actual)
             return _Verdict("fail" if psi > spec.max_psi else "pass", psi)
 
         return self._plan(judge, aliases)

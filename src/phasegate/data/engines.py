@@ -159,10 +159,21 @@ def _file_table(engine: Engine, location: Location, name: str, encoding: str | N
         options: dict[str, Any] = {"header": True}
         if encoding:
             options["encoding"] = encoding
-        return backend.read_csv(pattern, table_name=name, **options)
+        # Parsed once into a temporary table in the engine: a view would re-parse the text on every query.
+        backend.read_csv(pattern, table_name=f"{name}_file", **options)
+        return _materialised(backend, name)
     if location.format == "parquet":
         return backend.read_parquet(pattern, table_name=name)
-    return backend.read_json(pattern, table_name=name)
+    backend.read_json(pattern, table_name=f"{name}_file")
+    return _materialised(backend, name)
+
+
+def _materialised(backend: Any, name: str) -> ir.Table:
+    """The file's view copied into a temporary table of the engine's, so it is parsed once, not per query."""
+    if getattr(backend, "name", "") != "duckdb":
+        return backend.table(f"{name}_file")
+    backend.raw_sql(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM "{name}_file"')
+    return backend.table(name)
 
 
 def _suffix(location: Location) -> str:
@@ -213,8 +224,11 @@ def connect(name: EngineName, *, location: Location | None = None, spark: Any = 
         )
     if name == "duckdb":
         if location is not None and location.kind == "duckdb":
-            return Engine(name, ibis.duckdb.connect(location.path, read_only=True))
-        return Engine(name, ibis.duckdb.connect())
+            backend = ibis.duckdb.connect(location.path, read_only=True)
+        else:
+            backend = ibis.duckdb.connect()
+        backend.raw_sql("SET enable_progress_bar = false")  # its bar would scribble over the CLI's own
+        return Engine(name, backend)
     if name == "sqlite":
         if location is None or location.kind != "sqlite":
             raise InvalidInput(

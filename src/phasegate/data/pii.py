@@ -26,7 +26,7 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
@@ -54,8 +54,9 @@ class Detector(abc.ABC):
     @cached_property
     def _finder(self) -> re.Pattern[str]:
         # In Python the candidate must not run on into letters or digits, so that 20 digits of an order
-        # number do not yield a 16-digit "card"; the engines' dialects cannot all say this.
-        return re.compile(rf"(?<![0-9A-Za-z])(?:{self.pattern})(?![0-9A-Za-z])")
+        # number do not yield a 16-digit "card", nor sit inside a path or query (a DOI, a URL's id); the
+        # engines' dialects cannot all say this.
+        return re.compile(rf"(?<![0-9A-Za-z/=_.])(?:{self.pattern})(?![0-9A-Za-z/])")
 
     def find(self, value: str) -> list[str]:
         """The confirmed occurrences in a value."""
@@ -167,15 +168,16 @@ class PhoneDetector(Detector):
     def validate(self, candidate: str) -> bool:
         """Digit counts per ITU-T E.164 (at most 15) and the North American Numbering Plan."""
         digits = re.sub(r"[^0-9]", "", candidate)
+        separated = bool(re.search(r"[ ().-]", candidate))
         if candidate.startswith("+"):
             return 8 <= len(digits) <= 15
-        if digits.startswith("00"):  # the international prefix written instead of +
-            return 10 <= len(digits) <= 17
+        if digits.startswith("00"):
+            # The international prefix written instead of +; bare, it is more often a zero-padded id.
+            return separated and 10 <= len(digits) <= 17
         if digits.startswith("0"):
             # National numbers with a trunk 0: 10 digits (FR, NL), 11 (UK, most DE), up to 12 (some DE).
             return 10 <= len(digits) <= 12
         # NANP: area code and exchange start with 2-9; a bare 10-digit run is more often an identifier.
-        separated = bool(re.search(r"[ ().-]", candidate))
         return separated and len(digits) == 10 and digits[0] >= "2" and digits[3] >= "2"
 
     def mask(self, candidate: str) -> str:
@@ -292,10 +294,14 @@ class PiiFinding:
     detector: str
     matches: int  # values holding at least one confirmed occurrence (estimated when sampled)
     rows_scanned: int
-    examples_masked: list[str] = field(default_factory=list)
-    suggested_classification: Classification = "confidential"
+    examples_masked: list[str]
+    suggested_classification: Classification
     candidates: int = 0  # values the engine's prefilter matched
     sampled: int | None = None  # candidates validated when there were more than the sample limit
+
+    def as_dict(self) -> dict[str, Any]:
+        """The finding as JSON-ready data, with its note."""
+        return {**asdict(self), "note": self.note}
 
     @property
     def note(self) -> str:
@@ -325,7 +331,8 @@ def scan(
     # One pass over the data: every column × detector candidate count in a single aggregate.
     metrics: dict[str, Any] = {"rows": table.count()}
     for i, (column, detector) in enumerate(pairs):
-        metrics[f"m{i}"] = values[column].re_search(detector.pattern).fill_null(False).cast("int64").sum()
+        # ifelse rather than a cast: PostgreSQL cannot cast a boolean to bigint.
+        metrics[f"m{i}"] = values[column].re_search(detector.pattern).ifelse(1, 0).sum()
     counts = table.aggregate(**metrics).execute().iloc[0]
     rows = int(counts["rows"])
     findings = []

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 from phasegate.errors import InvalidInput, Problem
@@ -80,7 +81,7 @@ def completeness(
         )
     metrics: dict[str, Any] = {"rows": table.count()}
     for i, name in enumerate(names):
-        metrics[f"p{i}"] = _present(table[name]).cast("int64").sum()
+        metrics[f"p{i}"] = _count_true(_present(table[name]))
     row = _one_row(table.aggregate(**metrics))
     rows = int(row["rows"])
     present = {name: int(row[f"p{i}"] or 0) for i, name in enumerate(names)}
@@ -143,11 +144,13 @@ def accuracy(
     metrics: dict[str, Any] = {"rows": joined.count(), "matched": joined["_k"].nunique()}
     for i in range(len(names)):
         verified = joined[f"_g{i}"].notnull()
-        metrics[f"c{i}"] = verified.cast("int64").sum()
-        metrics[f"a{i}"] = (verified & agree[i]).cast("int64").sum()
+        metrics[f"c{i}"] = _count_true(verified)
+        metrics[f"a{i}"] = _count_true(verified & agree[i])
     row = _one_row(joined.aggregate(**metrics))
-    golden_row = _one_row(gold.aggregate(rows=gold.count(), keys=gold["_k"].nunique()))
-    golden_keys, matched = int(golden_row["keys"]), int(row["matched"])
+    golden_keys, matched = (
+        int(_one_row(gold.aggregate(keys=gold["_k"].nunique()))["keys"]),
+        int(row["matched"]),
+    )
     per_field: dict[str, dict[str, Any]] = {}
     findings: list[str] = []
     for i, name in enumerate(names):
@@ -184,9 +187,11 @@ def accuracy(
             f"{missing:,} of {golden_keys:,} golden keys are missing from the source "
             f"(e.g. {', '.join(map(str, absent))})",
         )
-    duplicates = int(golden_row["rows"]) - golden_keys
-    if duplicates:
-        findings.append(f"the golden slice repeats {duplicates:,} key(s); each copy is compared")
+    evidence["joined_rows"] = pairings = int(row["rows"])
+    if pairings > matched:
+        findings.append(
+            f"keys repeat in the source or golden slice: {pairings - matched:,} extra pairing(s) compared"
+        )
     if not names:
         return Dimension(
             "accuracy", None, evidence, findings, reason="no field is in both the source and the golden slice"
@@ -248,17 +253,17 @@ def consistency(
             "consistency checks text columns",
             [Problem(f"'{n}' is {table[n].type()}", field="columns") for n in not_text],
         )
-    counts = _value_counts(table, names)
+    measured = _classified(table, _measured(table, names))
     checks, failed = 0, 0
     per_column: dict[str, dict[str, Any]] = {}
     findings: list[str] = []
-    kinds = _column_kinds(table, names, counts)
-    for name in names:
-        result = _column_consistency(name, kinds[name], counts[name])
-        per_column[name] = result.evidence
+    for column in measured:
+        result = _column_consistency(column)
+        per_column[column.name] = result.evidence
         findings.extend(result.findings)
-        checks += result.evidence["values"]
+        checks += column.values
         failed += result.evidence["inconsistent"]
+    values = {c.name: c.values for c in measured}
     across: dict[str, dict[str, Any]] = {}
     for other_name, other in (others or {}).items():
         shared = [n for n in names if n in other.columns and other[n].type().is_string()]
@@ -267,10 +272,10 @@ def consistency(
         mine, theirs = _spellings(table, shared), _spellings(other, shared)
         across[other_name] = {}
         for name in shared:
-            outcome = _cross_source(name, other_name, mine[name], theirs[name], counts[name].values)
+            outcome = _cross_source(name, other_name, mine[name], theirs[name], values[name])
             across[other_name][name] = outcome.evidence
             findings.extend(outcome.findings)
-            checks += counts[name].values
+            checks += values[name]
             failed += outcome.evidence["inconsistent"]
     evidence = {"checks": checks, "inconsistent": failed, "columns": per_column, "across": across}
     if checks == 0:
@@ -278,13 +283,24 @@ def consistency(
     return Dimension("consistency", 1 - failed / checks, evidence, findings)
 
 
-@dataclass
-class _Counts:
-    """What the engine returned about one text column."""
+ColumnKind = Literal["date", "code", "text"]
 
-    values: int = 0
+
+@dataclass
+class _Column:
+    """What the engine returned about one text column, and the kind of column its rules read it as."""
+
+    name: str
+    index: int
+    values: int = 0  # non-null cells
     distinct: int = 0
-    shapes: list[tuple[str, int, str]] = field(default_factory=list)  # (shape, cells, example)
+    shapes: list[tuple[str, int, str]] = field(default_factory=list)  # (shape, cells, an example)
+    kind: ColumnKind = "text"
+    formats: dict[str, tuple[int, str]] = field(default_factory=dict)  # date: format → (cells, example)
+    codes: list[tuple[str, str, int]] = field(default_factory=list)  # code: (value, normalised, cells)
+    spelling_groups: int = 0  # text: normalised values written more than one way
+    spelling_failed: int = 0  # text: cells in a less common spelling of their group
+    spellings: list[tuple[str, str, int]] = field(default_factory=list)  # text: the largest groups
 
 
 @dataclass
@@ -414,21 +430,20 @@ def is_code(value: str) -> bool:
     )
 
 
-def _value_counts(table: ir.Table, names: Sequence[str]) -> dict[str, _Counts]:
+def _measured(table: ir.Table, names: Sequence[str]) -> list[_Column]:
     """Non-null and distinct counts (one aggregate) and the most common shapes (one UNION ALL query)."""
-    counts = {n: _Counts() for n in names}
-    if not names:
-        return counts
+    columns = [_Column(name, i) for i, name in enumerate(names)]
+    if not columns:
+        return columns
     metrics: dict[str, Any] = {}
-    for i, name in enumerate(names):
-        metrics[f"n{i}"] = table[name].count()
-        metrics[f"d{i}"] = table[name].nunique()
+    for c in columns:
+        metrics[f"n{c.index}"] = table[c.name].count()
+        metrics[f"d{c.index}"] = table[c.name].nunique()
     row = _one_row(table.aggregate(**metrics))
     branches = []
-    for i, name in enumerate(names):
-        counts[name].values = int(row[f"n{i}"] or 0)
-        counts[name].distinct = int(row[f"d{i}"] or 0)
-        distinct = _distinct(table, name)
+    for c in columns:
+        c.values, c.distinct = int(row[f"n{c.index}"] or 0), int(row[f"d{c.index}"] or 0)
+        distinct = _distinct(table, c.name)
         # Shapes from distinct values with their counts: one regular expression pass per distinct value.
         shaped = (
             distinct.select(s=_shape_expr(distinct.v.substr(0, SHAPE_PREFIX)), v=distinct.v, n=distinct.n)
@@ -438,54 +453,49 @@ def _value_counts(table: ir.Table, names: Sequence[str]) -> dict[str, _Counts]:
         branches.append(
             shaped.order_by([ibis.desc("n"), "s"])
             .limit(TOP_SHAPES)
-            .select(c=ibis.literal(i, type="int64"), s="s", n=ibis._.n.cast("int64"), v="v")
+            .select(c=ibis.literal(c.index, type="int64"), s="s", n=ibis._.n.cast("int64"), v="v")
         )
     for r in _rows(ibis.union(*branches)):
-        counts[names[int(r["c"])]].shapes.append((str(r["s"]), int(r["n"]), str(r["v"])))
-    for c in counts.values():
+        columns[int(r["c"])].shapes.append((str(r["s"]), int(r["n"]), str(r["v"])))
+    for c in columns:
         c.shapes.sort(key=lambda s: (-s[1], s[0]))
-    return counts
+    return columns
 
 
 def _distinct(table: ir.Table, name: str) -> ir.Table:
     return table.select(v=table[name]).filter(ibis._.v.notnull()).group_by("v").aggregate(n=ibis._.count())
 
 
-def _column_kinds(
-    table: ir.Table, names: Sequence[str], counts: Mapping[str, _Counts]
-) -> dict[str, tuple[str, Any]]:
-    """Each column's kind with what its rules need: date formats, code values, or spelling groups."""
-    kinds: dict[str, tuple[str, Any]] = {}
-    code_branches, text_columns = [], []
-    for i, name in enumerate(names):
-        c = counts[name]
-        formats = _date_formats(c)
-        full = sum(n for fmt, (n, _) in formats.items() if fmt not in _PARTIAL_DATES | {NOT_A_DATE})
+def _classified(table: ir.Table, columns: list[_Column]) -> list[_Column]:
+    """Each column's kind, with what its rules need: date formats, code values or spelling groups."""
+    for c in columns:
+        c.formats = _date_formats(c)
+        full = sum(n for fmt, (n, _) in c.formats.items() if fmt not in _PARTIAL_DATES | {NOT_A_DATE})
         if c.values and full >= DATE_COLUMN_SHARE * c.values:
-            kinds[name] = ("date", formats)
+            c.kind = "date"
         elif c.distinct <= CODE_MAX_DISTINCT:
-            kinds[name] = ("code", [])
-            distinct = _distinct(table, name)
-            code_branches.append(
+            c.kind = "code"
+    codes = [c for c in columns if c.kind == "code"]
+    if codes:
+        # A code list is short: every value comes back with its count and normalised form.
+        branches = []
+        for c in codes:
+            distinct = _distinct(table, c.name)
+            branches.append(
                 distinct.select(
-                    c=ibis.literal(i, type="int64"),
+                    c=ibis.literal(c.index, type="int64"),
                     v="v",
                     k=_normalised_expr(distinct.v),
                     n=distinct.n.cast("int64"),
                 )
             )
-        else:
-            kinds[name] = ("text", [])
-            text_columns.append(i)
-    if code_branches:
-        for r in _rows(ibis.union(*code_branches)):
-            kinds[names[int(r["c"])]][1].append((str(r["v"]), str(r["k"] or ""), int(r["n"])))
-    for i, groups in _text_spellings(table, [names[i] for i in text_columns], text_columns).items():
-        kinds[names[i]] = ("text", groups)
-    return kinds
+        for r in _rows(ibis.union(*branches)):
+            columns[int(r["c"])].codes.append((str(r["v"]), str(r["k"] or ""), int(r["n"])))
+    _count_spellings(table, [c for c in columns if c.kind == "text"])
+    return columns
 
 
-def _date_formats(c: _Counts) -> dict[str, tuple[int, str]]:
+def _date_formats(c: _Column) -> dict[str, tuple[int, str]]:
     """Cells and an example per date format, from the column's shapes; other values under NOT_A_DATE."""
     formats: dict[str, tuple[int, str]] = {}
     for value_shape, n, example in c.shapes:
@@ -502,72 +512,65 @@ def _date_formats(c: _Counts) -> dict[str, tuple[int, str]]:
     return formats
 
 
-def _text_spellings(
-    table: ir.Table, names: Sequence[str], indexes: Sequence[int]
-) -> dict[int, dict[str, Any]]:
-    """Failed cells over all spelling groups of high-cardinality text, and the largest groups' spellings."""
-    if not names:
-        return {}
+def _count_spellings(table: ir.Table, columns: Sequence[_Column]) -> None:
+    """Text columns' spelling groups, in the engine: failed cells over all groups, and the largest ones."""
+    if not columns:
+        return
     summaries, examples = [], []
-    for i, name in zip(indexes, names, strict=True):
-        distinct = _distinct(table, name)
+    for c in columns:
+        distinct = _distinct(table, c.name)
         pairs = distinct.select(v="v", k=_normalised_expr(distinct.v), n="n").filter(ibis._.k != "")
         groups = (
             pairs.group_by("k")
             .aggregate(m=ibis._.count(), t=ibis._.n.sum(), top=ibis._.n.max())
             .filter(ibis._.m > 1)
         )
+        index = ibis.literal(c.index, type="int64")
         summaries.append(
             groups.aggregate(g=ibis._.count(), f=(ibis._.t - ibis._.top).sum()).select(
-                c=ibis.literal(i, type="int64"), g=ibis._.g.cast("int64"), f=ibis._.f.cast("int64")
+                c=index, g=ibis._.g.cast("int64"), f=ibis._.f.cast("int64")
             )
         )
         largest = groups.order_by([ibis.desc("t"), "k"]).limit(MAX_EXAMPLES).select("k")
-        examples.append(
-            pairs.semi_join(largest, "k").select(
-                c=ibis.literal(i, type="int64"), v="v", k="k", n=ibis._.n.cast("int64")
-            )
-        )
-    found: dict[int, dict[str, Any]] = {i: {"groups": 0, "inconsistent": 0, "spellings": []} for i in indexes}
+        examples.append(pairs.semi_join(largest, "k").select(c=index, v="v", k="k", n=ibis._.n.cast("int64")))
+    by_index = {c.index: c for c in columns}
     for r in _rows(ibis.union(*summaries)):
-        found[int(r["c"])].update(groups=int(r["g"] or 0), inconsistent=int(r["f"] or 0))
+        c = by_index[int(r["c"])]
+        c.spelling_groups, c.spelling_failed = int(r["g"] or 0), int(r["f"] or 0)
     for r in _rows(ibis.union(*examples)):
-        found[int(r["c"])]["spellings"].append((str(r["v"]), str(r["k"]), int(r["n"])))
-    return found
+        by_index[int(r["c"])].spellings.append((str(r["v"]), str(r["k"]), int(r["n"])))
 
 
-def _column_consistency(name: str, kind: tuple[str, Any], counts: _Counts) -> _Outcome:
+def _column_consistency(c: _Column) -> _Outcome:
     """Failed checks of one column and sentences naming it, by its kind (see ``consistency``)."""
-    evidence: dict[str, Any] = {"kind": kind[0], "values": counts.values, "inconsistent": 0}
-    evidence["shapes"] = [[s, n] for s, n, _ in counts.shapes[:10]]
+    evidence: dict[str, Any] = {"kind": c.kind, "values": c.values, "inconsistent": 0}
+    evidence["shapes"] = [[s, n] for s, n, _ in c.shapes[:10]]
     findings: list[str] = []
-    if kind[0] == "date":
-        formats: dict[str, tuple[int, str]] = kind[1]
+    if c.kind == "date":
         ranked = sorted(
-            ((fmt, n, ex) for fmt, (n, ex) in formats.items() if fmt != NOT_A_DATE),
+            ((fmt, n, ex) for fmt, (n, ex) in c.formats.items() if fmt != NOT_A_DATE),
             key=lambda f: (-f[1], f[0]),
         )
         dominant = ranked[0][1] if ranked else 0
-        evidence.update(inconsistent=counts.values - dominant, date_formats={f: n for f, n, _ in ranked})
+        evidence.update(inconsistent=c.values - dominant, date_formats={f: n for f, n, _ in ranked})
         if len(ranked) > 1:
             listed = ", ".join(f"{fmt} ({n:,}, e.g. {_quoted([ex])})" for fmt, n, ex in ranked[:5])
             more = f" and {len(ranked) - 5} more" if len(ranked) > 5 else ""
-            findings.append(f"{name} mixes {len(ranked)} date formats: {listed}{more}")
-        not_dates = formats.get(NOT_A_DATE)
+            findings.append(f"{c.name} mixes {len(ranked)} date formats: {listed}{more}")
+        not_dates = c.formats.get(NOT_A_DATE)
         if not_dates:
             evidence["not_dates"] = not_dates[0]
-            findings.append(f"{name}: {not_dates[0]:,} values are not dates (e.g. {_quoted([not_dates[1]])})")
-    elif kind[0] == "code":
-        failed, sentences = _code_rules(name, kind[1])
+            findings.append(
+                f"{c.name}: {not_dates[0]:,} values are not dates (e.g. {_quoted([not_dates[1]])})"
+            )
+    elif c.kind == "code":
+        failed, sentences = _code_rules(c.name, c.codes)
         evidence["inconsistent"] = failed
         findings.extend(sentences)
     else:
-        groups: dict[str, Any] = kind[1] or {"groups": 0, "inconsistent": 0, "spellings": []}
-        evidence.update(inconsistent=groups["inconsistent"], spelling_groups=groups["groups"])
-        if groups["groups"]:
-            findings.append(
-                _spelling_sentence(name, groups["groups"], groups["inconsistent"], groups["spellings"])
-            )
+        evidence.update(inconsistent=c.spelling_failed, spelling_groups=c.spelling_groups)
+        if c.spelling_groups:
+            findings.append(_spelling_sentence(c.name, c.spelling_groups, c.spelling_failed, c.spellings))
     return _Outcome(evidence, findings)
 
 
@@ -706,7 +709,9 @@ def timeliness(table: ir.Table, *, column: str, max_lag: timedelta, now: datetim
     value = table[column]
     parsed_text = value.type().is_string()
     if parsed_text:
-        value = _as_timestamp(value)
+        # SQLite has no TRY_CAST; it keeps timestamps as ISO text, which a plain cast reads.
+        can_try = table.get_backend().has_operation(ops.TryCast)
+        value = value.try_cast("timestamp") if can_try else value.cast("timestamp")
     elif not value.type().is_temporal():
         raise InvalidInput(
             "timeliness reads a date or timestamp column",
@@ -739,14 +744,6 @@ def timeliness(table: ir.Table, *, column: str, max_lag: timedelta, now: datetim
     return Dimension("timeliness", timeliness_score(lag, max_lag), evidence, findings)
 
 
-def _as_timestamp(value: ir.Value) -> ir.Value:
-    try:
-        return value.try_cast("timestamp")
-    except Exception:
-        # SQLite has no TRY_CAST; it keeps timestamps as ISO text, which its datetime() reads.
-        return value.cast("timestamp")
-
-
 def _utc(value: Any) -> datetime | None:
     if _missing(value):
         return None
@@ -774,6 +771,11 @@ def _require(table: ir.Table, names: Sequence[str], argument: str) -> None:
                 for n in missing
             ],
         )
+
+
+def _count_true(condition: ir.BooleanValue) -> ir.IntegerScalar:
+    """Rows where a condition holds (PostgreSQL cannot cast a boolean to bigint, so no cast-and-sum)."""
+    return condition.ifelse(1, 0).sum()
 
 
 def _one_row(expr: ir.Table) -> dict[str, Any]:

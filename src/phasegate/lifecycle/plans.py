@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -169,6 +169,28 @@ def tasks_of(plan: Plan) -> list[schedule.Task]:
         )
         for a in plan.activities
     ]
+
+
+def scheduled_tasks(plan: Plan) -> list[schedule.Task]:
+    """The tasks with each phase's gate between phases: work that starts a phase waits for the work that
+    ends the phase before it, so a slip early in the plan reaches the critical path and the forecast."""
+    tasks = tasks_of(plan)
+    order = {p.phase_id: p.position for p in plan.phases}
+    by_phase: dict[int, list[schedule.Task]] = {}
+    for task in tasks:
+        by_phase.setdefault(order.get(task.phase, 0), []).append(task)
+    gated = []
+    for task in tasks:
+        position = order.get(task.phase, 0)
+        same_phase = {t.id for t in by_phase.get(position, [])}
+        previous = by_phase.get(position - 1, [])
+        if previous and not any(d in same_phase for d in task.depends_on):
+            needed = {d for t in previous for d in t.depends_on}
+            ends = tuple(t.id for t in previous if t.id not in needed)
+            task = replace(task, depends_on=tuple(dict.fromkeys((*task.depends_on, *ends))))
+        gated.append(task)
+    # A dependency drawn backwards across phases would make a loop with the gates: then plan without them.
+    return gated if schedule.find_cycle(gated) is None else tasks
 
 
 def _duration(activity: Activity) -> int:

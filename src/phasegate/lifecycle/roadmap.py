@@ -52,7 +52,7 @@ def timeline(session: Session, *, filters: RoadmapFilters, today: date) -> list[
     """Each plan's phases and activities with forecast, slippage, overdue and blocked flags."""
     items = []
     for plan, usecase in selected_plans(session, filters):
-        tasks = plans.tasks_of(plan)
+        tasks = plans.scheduled_tasks(plan)
         forecasts = {f.id: f for f in schedule.forecast(tasks, today=today)} if tasks else {}
         activities = []
         for activity in plan.activities:

@@ -49,7 +49,7 @@ class PlanStart(BaseModel):
 
 def plan_view(plan: Plan, *, today: date) -> dict[str, Any]:
     """A plan with its phases, activities, critical path, and what is late or blocked."""
-    tasks = plans.tasks_of(plan)
+    tasks = plans.scheduled_tasks(plan)
     critical: list[str] = []
     finish = None
     if tasks:

@@ -289,3 +289,79 @@ def timeline_chart(spans: Sequence[Span], *, colours: Mapping[str, str], today: 
     )
     layout.update(margin={"l": 10, "r": 20, "t": 52 if bands else 36, "b": 70})
     return str(go.Figure(data=traces, layout=layout).to_json())
+
+
+# Lineage nodes by kind, in Okabe-Ito colours: sources blue, data sets orange, use cases green.
+FLOW_COLOURS = {"source": "#0072B2", "dataset": "#E69F00", "usecase": "#009E73"}
+FLOW_OTHER = "#999999"
+FLOW_LINK = "rgba(97, 110, 124, 0.28)"
+FLOW_LINK_RECORDED = "rgba(0, 158, 115, 0.35)"
+
+
+@dataclass(frozen=True)
+class FlowNode:
+    """A node of a flow chart: a key the links name, the text shown, its kind (the colour), a page."""
+
+    key: str
+    label: str
+    kind: str
+    hover: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class FlowLink:
+    """A link between two nodes, by key, with the words shown on hover; recorded ones are tinted."""
+
+    upstream: str
+    downstream: str
+    label: str
+    recorded: bool = False
+
+
+def sankey_chart(nodes: Sequence[FlowNode], links: Sequence[FlowLink]) -> str:
+    """Nodes in columns from upstream to downstream, one band of equal width for each link."""
+    index = {node.key: i for i, node in enumerate(nodes)}
+    sankey = go.Sankey(
+        arrangement="snap",
+        node={
+            "label": [node.label for node in nodes],
+            "color": [FLOW_COLOURS.get(node.kind, FLOW_OTHER) for node in nodes],
+            "customdata": [[node.url or "", node.hover] for node in nodes],
+            "hovertemplate": "<b>%{label}</b><br>%{customdata[1]}<extra></extra>",
+            "pad": 18,
+            "thickness": 16,
+            "line": {"color": "#ffffff", "width": 1},
+        },
+        link={
+            "source": [index[link.upstream] for link in links],
+            "target": [index[link.downstream] for link in links],
+            # Every link counts once: the chart shows what feeds what, not how many rows flow.
+            "value": [1] * len(links),
+            "label": [link.label for link in links],
+            "color": [FLOW_LINK_RECORDED if link.recorded else FLOW_LINK for link in links],
+            "hovertemplate": "%{source.label} → %{target.label}<br><b>%{label}</b><extra></extra>",
+        },
+    )
+    # Tall enough that the fullest column's nodes keep their labels apart.
+    layout = _layout(height=max(260, 70 + 46 * _fullest_column(nodes, links)))
+    layout.update(margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    return str(go.Figure(data=[sankey], layout=layout).to_json())
+
+
+def _fullest_column(nodes: Sequence[FlowNode], links: Sequence[FlowLink]) -> int:
+    """How many nodes share a column at most, a node's column being the longest path that reaches it."""
+    depth = {node.key: 0 for node in nodes}
+    # At most one pass per node: a longest path has no more links than there are nodes, even with cycles.
+    for _ in range(len(nodes)):
+        changed = False
+        for link in links:
+            if depth[link.downstream] < depth[link.upstream] + 1 <= len(nodes):
+                depth[link.downstream] = depth[link.upstream] + 1
+                changed = True
+        if not changed:
+            break
+    counts: dict[int, int] = defaultdict(int)
+    for value in depth.values():
+        counts[value] += 1
+    return max(counts.values(), default=1)
