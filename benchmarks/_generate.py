@@ -51,7 +51,7 @@ def ensure(folder: Path, rows: int) -> tuple[Path, float | None]:
 
 
 def orders_sql(rows: int) -> str:
-    """The SELECT that draws the table: two layers, so derived amounts reuse their drawn inputs."""
+    """The SELECT that draws the table: in layers, so derived amounts reuse their drawn inputs."""
 
     def u(k: int) -> str:
         # Uniform on [0, 1) with a resolution of 10⁻⁶, the k-th independent draw of the row.
@@ -100,9 +100,7 @@ def orders_sql(rows: int) -> str:
     return f"""
         SELECT
             order_id, customer_id, quantity, unit_price, discount,
-            round(quantity * abs(unit_price) * (1 - coalesce(discount, 0)), 2) AS net_amount,
-            round(round(quantity * abs(unit_price) * (1 - coalesce(discount, 0)), 2) * 0.2, 2) AS tax_amount,
-            round(round(quantity * abs(unit_price) * (1 - coalesce(discount, 0)), 2) * 1.2, 2) AS total_amount,
+            net_amount, round(net_amount * 0.2, 2) AS tax_amount, round(net_amount * 1.2, 2) AS total_amount,
             rating, score, status, country, channel, currency,
             CASE WHEN email_draw < 0.03 THEN NULL
                  WHEN email_draw < 0.0301 THEN 'customer' || customer_id || '.' || domain
@@ -113,7 +111,10 @@ def orders_sql(rows: int) -> str:
                  ELSE created_at + ship_delay END AS shipped_at,
             created_at::DATE AS order_date,
             is_gift, is_returned, postcode
-        FROM ({drawn})
+        FROM (
+            SELECT *, round(quantity * abs(unit_price) * (1 - coalesce(discount, 0)), 2) AS net_amount
+            FROM ({drawn})
+        )
     """
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from phasegate import documents, kinds
+from phasegate import documents
 from phasegate.commands import api
 from phasegate.console import err, fail, out, print_json
 from phasegate.data import cli as data_cli
@@ -70,6 +70,8 @@ def apply(
     json_: Annotated[bool, typer.Option("--json", help="print JSON for machines")] = False,
 ) -> None:
     """Create or update what YAML documents describe (use cases, playbooks): all, or nothing if any is bad."""
+    from phasegate import kinds  # the application's parts, loaded only when applying
+
     try:
         sources = documents.load(file)
     except InvalidInput as exc:

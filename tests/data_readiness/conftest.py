@@ -6,8 +6,8 @@ import datetime as dt
 import os
 import re
 import uuid
-from decimal import Decimal
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 

@@ -131,7 +131,7 @@ def test_the_mixed_profile_reads_as_the_data_does() -> None:
     assert (invoice.length_min, invoice.length_max) == (0, 12)
     amount = result.column("amount")
     assert (amount.count, amount.nulls, amount.min, amount.max) == (8, 1, -2.0, 1e6)
-    assert amount.quantiles["p50"] == pytest.approx(pd.Series([10.5, 3.25, 1e6, -2.0, 0.1, 0.2, 0.3, 7.0]).median())
+    assert amount.quantiles["p50"] == (0.3 + 3.25) / 2
     assert result.column("price").max == 100.5
     assert (result.column("issued").min, result.column("issued").max) == ("2023-12-01", "2025-06-30")
     created = result.column("created_at")

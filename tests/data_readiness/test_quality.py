@@ -24,7 +24,7 @@ from phasegate.errors import InvalidInput
 
 from .conftest import DATA, EngineTable
 
-# Every engine but Spark, whose per-query start-up makes it the one engine tested once per dimension.
+# Every engine but Spark: at seconds a query, Spark runs only the "on every engine" tests.
 CHEAP_ENGINES = pytest.mark.parametrize("engine_table", ["duckdb", "sqlite", "postgres"], indirect=True)
 
 

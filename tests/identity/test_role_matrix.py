@@ -6,13 +6,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from phasegate.data import audits, catalog
+from phasegate.data.models import DataJob, Gap
+from phasegate.data.schemas import DataSourceSpec
+from phasegate.errors import NotFound
 from phasegate.identity.roles import Role
-from phasegate.identity.service import local_operator
+from phasegate.identity.service import Principal, local_operator
 from phasegate.lifecycle import evidence as evidence_service
 from phasegate.lifecycle import plans, roadmap
 from phasegate.portfolio import service as portfolio_service
@@ -29,6 +36,8 @@ DECIDERS = frozenset({Role.admin, Role.program_lead, Role.use_case_owner})
 LEADS = frozenset({Role.admin, Role.program_lead})
 AUDITORS = frozenset({Role.admin, Role.program_lead, Role.risk_owner})
 ADMIN = frozenset({Role.admin})
+DATA_MANAGERS = frozenset({Role.admin, Role.program_lead, Role.technical_owner})
+DATA_AUDITORS = frozenset({Role.admin, Role.program_lead, Role.technical_owner, Role.risk_owner})
 # The ninety-day playbook's first gate ends with `approval: risk`: only a risk owner signs, not an admin.
 RISK_ONLY = frozenset({Role.risk_owner})
 
@@ -37,11 +46,15 @@ CSV = b"id,name\nmatrix-import,Imported in the role matrix\n"
 
 @dataclass(frozen=True)
 class Seeded:
-    """What exists before each call: the use case `target` with a plan, an activity and evidence."""
+    """What exists before each call: the use case `target` with a plan, an activity and evidence, and the
+    data source `target_data` with an audit, a snapshot, a gap and a job."""
 
     activity_id: int
     evidence_id: str
     workbook: bytes
+    audit_id: str
+    gap_id: int
+    job_id: str
 
 
 Request = Callable[[str, Seeded], dict[str, Any]]
@@ -118,6 +131,22 @@ MATRIX: dict[tuple[str, str], tuple[frozenset[Role], Request]] = {
         lambda role, s: {"json": {"decision": "conditional", "reason": "audit pending"}},
     ),
     ("POST", "/api/v1/usecases/{usecase_id}/phase/advance"): (DECIDERS, lambda role, s: {"json": {}}),
+    ("GET", "/api/v1/data/sources"): (ANY, lambda role, s: {}),
+    ("POST", "/api/v1/data/sources"): (
+        DATA_MANAGERS,
+        lambda role, s: {"json": {"id": f"made_by_{role.replace('-', '_')}", "location": "/nowhere.csv"}},
+    ),
+    ("GET", "/api/v1/data/sources/{source_id}"): (ANY, lambda role, s: {}),
+    ("DELETE", "/api/v1/data/sources/{source_id}"): (DATA_MANAGERS, lambda role, s: {}),
+    ("POST", "/api/v1/data/sources/{source_id}/profile"): (DATA_AUDITORS, lambda role, s: {"json": {}}),
+    ("GET", "/api/v1/data/sources/{source_id}/snapshots/{reference}"): (ANY, lambda role, s: {}),
+    ("POST", "/api/v1/data/sources/{source_id}/audits"): (DATA_AUDITORS, lambda role, s: {"json": {}}),
+    ("GET", "/api/v1/data/jobs/{job_id}"): (ANY, lambda role, s: {}),
+    ("GET", "/api/v1/data/audits/{audit_id}"): (ANY, lambda role, s: {}),
+    ("GET", "/api/v1/data/audits/{audit_id}/report"): (ANY, lambda role, s: {}),
+    ("GET", "/api/v1/data/gaps"): (ANY, lambda role, s: {}),
+    ("PATCH", "/api/v1/data/gaps/{gap_id}"): (DATA_MANAGERS, lambda role, s: {"json": {"owner": role}}),
+    ("GET", "/api/v1/data/lineage"): (ANY, lambda role, s: {}),
 }
 
 
@@ -134,15 +163,15 @@ def test_every_api_route_has_an_entry_in_the_matrix(app_client: TestClient) -> N
     assert not stale, f"matrix entries for routes that no longer exist: {sorted(stale)}"
 
 
-def seed(store: Store) -> Seeded:
-    """The use case `target` with a ninety-day plan, an activity and evidence with a file, made if missing."""
+def seed(store: Store, folder: Path) -> Seeded:
+    """Make what the routes act on, where it is missing (a call before may have deleted it)."""
     operator = local_operator("seed")
     with store.transaction() as session:
         if not portfolio_service.get_all(session, filters=portfolio_service.Filters(text="target")):
             portfolio_service.create(session, actor=operator, spec=UseCaseSpec(id="target", name="Target"))
         try:
             plan = plans.get(session, usecase_id="target")
-        except Exception:
+        except NotFound:
             plan = plans.start(
                 session,
                 actor=operator,
@@ -171,7 +200,52 @@ def seed(store: Store) -> Seeded:
                 )
             ]
         workbook = roadmap.export_workbook(session, filters=roadmap.RoadmapFilters(usecase_ids=("target",)))
-        return Seeded(plan.activities[0].id, records[-1].id, workbook)
+        audit_id, gap_id, job_id = _seed_data(session, operator, folder)
+        return Seeded(plan.activities[0].id, records[-1].id, workbook, audit_id, gap_id, job_id)
+
+
+def _seed_data(session: Session, operator: Principal, folder: Path) -> tuple[str, int, str]:
+    csv = folder / "target.csv"
+    csv.write_text("id,amount\n1,10\n2,20\n")
+    try:
+        catalog.get_source(session, source_id="target_data")
+    except NotFound:
+        catalog.apply_source(
+            session, actor=operator, spec=DataSourceSpec(id="target_data", location=str(csv))
+        )
+    history = audits.audits_of(session, source_id="target_data")
+    audit_id = (
+        history[0].id if history else audits.audit_source(session, actor=operator, source_id="target_data").id
+    )
+    gap = session.scalars(select(Gap).where(Gap.source_id == "target_data")).first()
+    if gap is None:
+        gap = Gap(
+            source_id="target_data",
+            key="seed",
+            title="seed",
+            severity="degrader",
+            reason="seed",
+            status="open",
+            evidence={},
+            first_audit=audit_id,
+            last_audit=audit_id,
+        )
+        session.add(gap)
+    job = session.scalars(select(DataJob)).first()
+    if job is None:
+        job = DataJob(
+            id="job-seed",
+            kind="audit",
+            source_id="target_data",
+            status="done",
+            stage="done",
+            done=7,
+            total=7,
+            created_by="seed",
+        )
+        session.add(job)
+    session.flush()
+    return audit_id, gap.id, job.id
 
 
 def _url(path: str, seeded: Seeded) -> str:
@@ -181,18 +255,23 @@ def _url(path: str, seeded: Seeded) -> str:
         .replace("{playbook_id}", "ninety-day")
         .replace("{activity_id}", str(seeded.activity_id))
         .replace("{evidence_id}", seeded.evidence_id)
+        .replace("{source_id}", "target_data")
+        .replace("{reference}", "latest")
+        .replace("{job_id}", seeded.job_id)
+        .replace("{audit_id}", seeded.audit_id)
+        .replace("{gap_id}", str(seeded.gap_id))
     )
 
 
 def test_each_role_is_allowed_exactly_what_the_matrix_says(
-    app_client: TestClient, users: Users, store: Store
+    app_client: TestClient, users: Users, store: Store, tmp_path: Path
 ) -> None:
     tokens = {role: users.token(f"user-{role.value}", role.value) for role in Role}
     users.token("someone", "viewer")
     surprises = []
     for (method, path), (allowed, request) in sorted(MATRIX.items()):
         for role in Role:
-            seeded = seed(store)
+            seeded = seed(store, tmp_path)
             response = app_client.request(
                 method,
                 _url(path, seeded),
@@ -207,9 +286,11 @@ def test_each_role_is_allowed_exactly_what_the_matrix_says(
 
 
 @pytest.mark.parametrize("method,path", sorted(MATRIX))
-def test_no_token_is_401(app_client: TestClient, store: Store, method: str, path: str) -> None:
+def test_no_token_is_401(
+    app_client: TestClient, store: Store, tmp_path: Path, method: str, path: str
+) -> None:
     _, request = MATRIX[(method, path)]
-    seeded = seed(store)
+    seeded = seed(store, tmp_path)
     response = app_client.request(method, _url(path, seeded), **request("anonymous", seeded))
     assert response.status_code == 401
     assert "token" in response.json()["detail"]
@@ -221,9 +302,9 @@ def test_an_invalid_token_is_401(app_client: TestClient) -> None:
 
 
 def test_a_role_on_one_use_case_does_not_reach_another(
-    app_client: TestClient, users: Users, store: Store
+    app_client: TestClient, users: Users, store: Store, tmp_path: Path
 ) -> None:
-    seed(store)
+    seed(store, tmp_path)
     app_client.post(
         "/api/v1/usecases", json={"id": "other", "name": "Other"}, headers=users.headers("lead", "admin")
     )
@@ -242,9 +323,9 @@ def test_a_role_on_one_use_case_does_not_reach_another(
 
 
 def test_the_owner_named_in_a_use_case_may_edit_it(
-    app_client: TestClient, users: Users, store: Store
+    app_client: TestClient, users: Users, store: Store, tmp_path: Path
 ) -> None:
-    seed(store)
+    seed(store, tmp_path)
     headers = users.headers("maria.lopez", "viewer")
     assert (
         app_client.patch("/api/v1/usecases/target", json={"name": "Hers"}, headers=headers).status_code == 403

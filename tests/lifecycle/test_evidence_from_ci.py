@@ -42,14 +42,18 @@ def server(store_url: str, tmp_path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
+        deadline = time.monotonic() + 90  # a loaded CI machine takes a while to import everything
+        while True:
             try:
-                if httpx.get(f"{url}/api/v1/openapi.json", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/api/v1/openapi.json", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("phasegate serve did not answer within 10 s")
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                ended = process.poll() is not None and process.stdout is not None
+                output = process.stdout.read().decode() if ended and process.stdout else ""
+                raise RuntimeError(f"phasegate serve did not answer on {url}: {output[-2000:]}")
+            time.sleep(0.2)
         yield url
     finally:
         process.terminate()

@@ -184,3 +184,108 @@ def test_a_viewer_is_told_in_the_row_that_the_status_was_not_changed(planned_ser
             row.screenshot(path=str(SCREENSHOTS / "phasegate-lifecycle-refused-row.png"))
         finally:
             browser.close()
+
+
+def test_a_lead_adds_moves_edits_and_deletes_an_activity_without_a_reload(
+    planned_server: dict[str, Any],
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, first = planned_server["base"], planned_server["first"]
+    name, renamed = "Interview the accounts payable team", "Interview accounts payable"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=system_chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1360, "height": 900})
+            page.set_default_timeout(TIMEOUT_MS)
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on(
+                "console",
+                lambda message: (
+                    errors.append(message.text)
+                    if message.type == "error" and not message.text.startswith("Failed to load resource")
+                    else None
+                ),
+            )
+            dialogs: list[str] = []
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+
+            page.goto(base + "/login?next=%2Fusecases%2Finvoice-extraction%2Flifecycle")
+            page.get_by_label("User name").fill("pat")
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Log in").click()
+            expect(page).to_have_url(base + "/usecases/invoice-extraction/lifecycle")
+            # The scripts have run once the chart is drawn; a form sent before htmx is ready would reload.
+            expect(page.locator("#gantt-chart .plot-container svg.main-svg").first).to_be_visible()
+            page.evaluate("window.stillTheSamePage = true")
+            rows = page.locator("#activity-table tbody tr")
+            expect(rows).to_have_count(19)
+            # The chart's rows are labelled with the activities' names.
+            labels = page.locator("#gantt-chart .ytick text")
+            expect(labels.filter(has_text=name)).to_have_count(0)
+
+            # Add: the table comes back with the new activity last, and the chart is drawn again with it.
+            page.locator("#add-activity summary").click()
+            form = page.get_by_role("form", name="Add an activity")
+            form.get_by_label("Phase").select_option(label="Discover and de-risk")
+            form.get_by_label("Name").fill(name)
+            form.get_by_label("Owner").fill("maria.lopez")
+            start = now().date() + timedelta(days=3)
+            form.get_by_label("Planned start").fill(start.isoformat())
+            form.get_by_label("Planned end").fill((start - timedelta(days=1)).isoformat())
+            form.get_by_label("Effort hours").fill("12")
+            form.get_by_label("Depends on").select_option(label=f"#{first} {FIRST}")
+            form.get_by_label("Notes").fill("two sessions")
+            form.get_by_role("button", name="Add activity").click()
+            # An end before the start: refused beside the form, the field named, what was typed kept.
+            expect(form.get_by_role("alert")).to_contain_text("Planned end: ")
+            expect(form.get_by_label("Planned end")).to_have_attribute("aria-invalid", "true")
+            expect(form.get_by_label("Name")).to_have_value(name)
+            expect(rows).to_have_count(19)
+            form.screenshot(path=str(SCREENSHOTS / "phasegate-lifecycle-add-refused.png"))
+            form.get_by_label("Planned end").fill((start + timedelta(days=4)).isoformat())
+            form.get_by_role("button", name="Add activity").click()
+            expect(page.locator("#activities-notice")).to_have_text(f"Added “{name}”.")
+            expect(rows).to_have_count(20)
+            expect(rows.last).to_contain_text(name)
+            expect(rows.last).to_contain_text(FIRST)
+            expect(labels.filter(has_text=name)).to_have_count(1)
+            added = rows.last.get_attribute("data-id")
+            assert added is not None
+            row = page.locator(f"#activity-{added}")
+
+            # Move up: one place, the table in its new order.
+            row.get_by_role("button", name=f"Move {name} up").click()
+            expect(page.locator("#activities-notice")).to_have_text(f"Moved “{name}” to place 19.")
+            expect(rows.nth(18)).to_have_attribute("data-id", added)
+            expect(rows.last).not_to_have_attribute("data-id", added)
+
+            # Edit: the row opens as a form, and saving puts the row back with the new name.
+            row.get_by_role("link", name=f"Edit {name}").click()
+            edit = page.get_by_role("form", name=f"Edit {name}")
+            expect(edit.get_by_label("Name")).to_have_value(name)
+            edit.get_by_label("Name").fill(renamed)
+            page.locator("#activity-table").screenshot(
+                path=str(SCREENSHOTS / "phasegate-lifecycle-edit-row.png")
+            )
+            edit.get_by_role("button", name="Save").click()
+            expect(row.get_by_role("status")).to_have_text("Saved.")
+            expect(row.locator("td.name")).to_contain_text(renamed)
+            expect(row.get_by_role("link", name=f"Edit {renamed}")).to_be_visible()
+            expect(labels.filter(has_text=renamed)).to_have_count(1)
+            expect(labels.filter(has_text=name)).to_have_count(0)
+
+            # Delete: after the confirmation, the table comes back without it.
+            row.get_by_role("button", name=f"Delete {renamed}").click()
+            expect(page.locator("#activities-notice")).to_have_text(f"Deleted “{renamed}”.")
+            expect(rows).to_have_count(19)
+            expect(page.locator(f"#activity-{added}")).to_have_count(0)
+            expect(labels.filter(has_text=renamed)).to_have_count(0)
+            assert dialogs == [f"Delete “{renamed}”? Activities that wait for it will no longer wait."]
+            page.screenshot(path=str(SCREENSHOTS / "phasegate-lifecycle-activities.png"), full_page=True)
+
+            assert page.evaluate("window.stillTheSamePage") is True
+            assert errors == [], errors
+        finally:
+            browser.close()

@@ -538,3 +538,358 @@ def test_roadmap_workbook_needs_a_login(app_client: TestClient, planned: dict[st
 
     assert response.status_code == 303
     assert response.headers["location"] == "/login?next=%2Froadmap.xlsx"
+
+
+# --- adding, editing, moving and deleting activities ---
+
+LIFECYCLE = "/usecases/invoice-extraction/lifecycle"
+ACTIVITIES = f"{LIFECYCLE}/activities"
+BASELINES = "Establish baselines and target outcomes"  # depends on FIRST in the 90-day playbook
+NEW_ACTIVITY = {
+    "phase": "discover",
+    "name": "Interview the accounts payable team",
+    "owner": "maria.lopez",
+    "planned_start": "2030-01-06",
+    "planned_end": "2030-01-10",
+    "effort_hours": "12.5",
+    "notes": "two sessions",
+}
+
+
+def post_form(client: TestClient, path: str, data: dict[str, Any], *, htmx: bool = True) -> Any:
+    """Send one of the page's forms with the page's CSRF token, as htmx does or as a plain browser does."""
+    token = csrf_of(client.get(LIFECYCLE).text)
+    headers = {"HX-Request": "true"} if htmx else {}
+    return client.post(path, data={**data, "csrf_token": token}, headers=headers, follow_redirects=False)
+
+
+def activity_names(store: Store, usecase_id: str = "invoice-extraction") -> list[str]:
+    """The plan's activities by name, in the plan's order."""
+    with store.transaction() as session:
+        return [a.name for a in plans.get(session, usecase_id=usecase_id).activities]
+
+
+def table_ids(html: str) -> list[int]:
+    return [int(i) for i in re.findall(r'<tr id="activity-(\d+)"', html)]
+
+
+def test_each_activity_row_offers_edit_move_and_delete(viewer: TestClient, store: Store) -> None:
+    html = viewer.get(LIFECYCLE).text
+
+    ids = table_ids(html)
+    first, second, last = row_of(html, ids[0]), row_of(html, ids[1]), row_of(html, ids[-1])
+    base = f"{ACTIVITIES}/{ids[1]}"
+    assert f'href="{base}/edit" hx-get="{base}/edit" hx-target="closest tr"' in second
+    assert f'hx-post="{base}/move" hx-target="#activities"' in second
+    assert '<input type="hidden" name="position" value="0">' in second
+    assert '<input type="hidden" name="position" value="2">' in second
+    assert f'hx-post="{base}/delete" hx-target="#activities"' in second
+    assert f'hx-confirm="Delete “{BASELINES}”?' in second
+    assert re.search(r'aria-label="Move [^"]+ up" title="Move up" disabled', first)
+    assert re.search(r'aria-label="Move [^"]+ down" title="Move down" disabled', last)
+    assert 'id="add-activity"' in html and f'action="{ACTIVITIES}"' in html
+    assert '<option value="discover" selected>Discover and de-risk</option>' in html
+
+
+def test_adding_an_activity_returns_the_table_with_it_last_and_the_chart_redrawn(
+    lead: TestClient, store: Store
+) -> None:
+    first = activity_id(store, "invoice-extraction", FIRST)
+
+    response = post_form(lead, ACTIVITIES, {**NEW_ACTIVITY, "depends_on": [str(first)]})
+
+    assert response.status_code == 200
+    html = response.text
+    assert html.lstrip().startswith(
+        '<section class="card table-card" aria-labelledby="h-activities" id="activities">'
+    )
+    assert "<html" not in html
+    assert "Added “Interview the accounts payable team”." in html
+    added = activity_id(store, "invoice-extraction", NEW_ACTIVITY["name"])
+    assert table_ids(html)[-1] == added
+    assert FIRST in row_of(html, added)  # what it waits for
+    # The chart and the effort table follow, swapped by id.
+    assert '<section class="card chart-card" aria-labelledby="h-gantt" id="gantt" hx-swap-oob="true">' in html
+    assert 'id="effort" hx-swap-oob="true"' in html
+    assert len(figure_of(html, "gantt-chart")["data"]) > 0
+    with store.transaction() as session:
+        activity = plans.get_activity(session, activity_id=added)
+        view = plans.activity_view(activity)
+        assert (view["phase"], view["owner"], view["effort_hours"]) == ("discover", "maria.lopez", 12.5)
+        assert (view["planned_start"], view["planned_end"]) == ("2030-01-06", "2030-01-10")
+        assert (view["depends_on"], view["notes"]) == ([first], "two sessions")
+        entry = audit.entries(session, usecase_id="invoice-extraction", limit=1)[0]
+        assert (entry.actor, entry.action, entry.target_id) == ("pat", "activity.add", str(added))
+
+
+def test_adding_an_activity_without_javascript_goes_back_to_the_page_at_it(
+    lead: TestClient, store: Store
+) -> None:
+    response = post_form(lead, ACTIVITIES, NEW_ACTIVITY, htmx=False)
+
+    assert response.status_code == 303
+    added = activity_id(store, "invoice-extraction", NEW_ACTIVITY["name"])
+    assert response.headers["location"] == f"{LIFECYCLE}#activity-{added}"
+    assert NEW_ACTIVITY["name"] in row_of(lead.get(response.headers["location"]).text, added)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "problem"),
+    [
+        (
+            {"planned_end": "2030-01-01"},
+            "planned_end",
+            "Planned end: 2030-01-01 is before the start 2030-01-06",
+        ),
+        (
+            {"planned_start": "2030-13-40"},
+            "planned_start",
+            "Planned start: &#39;2030-13-40&#39; is not a date",
+        ),
+        ({"phase": "launch"}, "phase", "Phase: no phase &#39;launch&#39; in this plan"),
+        ({"effort_hours": "-3"}, "effort_hours", "Effort hours: must not be negative"),
+    ],
+)
+def test_an_invalid_activity_is_refused_beside_the_form_with_the_field_named_and_nothing_written(
+    lead: TestClient, store: Store, change: dict[str, str], field: str, problem: str
+) -> None:
+    before = activity_names(store)
+
+    response = post_form(lead, ACTIVITIES, {**NEW_ACTIVITY, **change})
+
+    assert response.status_code == 422
+    html = response.text
+    assert '<div class="alert form-refusal" role="alert" id="add-refusal">' in html
+    assert "Not added: activity &#39;Interview the accounts payable team&#39; is not valid" in html
+    assert problem in html
+    assert f'id="add-{field}"' in html
+    assert re.search(rf'id="add-{field}"[^>]*aria-invalid="true" aria-describedby="add-{field}-error"', html)
+    assert f'<span class="field-error" id="add-{field}-error">' in html
+    # The form comes back open, with what was typed in it.
+    assert '<details class="add-activity" id="add-activity" open>' in html
+    assert 'value="Interview the accounts payable team"' in html
+    assert "hx-swap-oob" not in html
+    assert activity_names(store) == before
+
+
+def test_edit_opens_the_row_as_a_form_filled_with_the_activity(lead: TestClient, store: Store) -> None:
+    first = activity_id(store, "invoice-extraction", FIRST)
+
+    response = lead.get(f"{ACTIVITIES}/{first}/edit", headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    html = response.text
+    assert html.lstrip().startswith(f'<tr id="activity-{first}" data-id="{first}" class="activity-edit">')
+    assert "<html" not in html
+    assert f'hx-post="{ACTIVITIES}/{first}" hx-target="closest tr"' in html
+    assert f'id="edit-{first}-name" name="name" value="{FIRST}"' in html
+    assert '<option value="discover" selected>' in html
+    start = (now().date() - timedelta(days=DAYS_IN)).isoformat()
+    assert f'name="planned_start" value="{start}"' in html
+    assert f'value="{first}"' not in html.split('name="depends_on"')[1]  # not itself
+    assert f'hx-get="{ACTIVITIES}/{first}" hx-target="closest tr"' in html  # Cancel
+
+    cancelled = lead.get(f"{ACTIVITIES}/{first}", headers={"HX-Request": "true"})
+    assert cancelled.text.lstrip().startswith(
+        f'<tr id="activity-{first}" data-id="{first}" class="activity-row'
+    )
+
+
+def test_saving_an_edit_returns_the_row_and_writes_an_audit_entry(lead: TestClient, store: Store) -> None:
+    first = activity_id(store, "invoice-extraction", FIRST)
+    form = lead.get(f"{ACTIVITIES}/{first}/edit", headers={"HX-Request": "true"}).text
+    start = re.search(r'name="planned_start" value="([^"]+)"', form)
+    assert start
+
+    response = post_form(
+        lead,
+        f"{ACTIVITIES}/{first}",
+        {
+            "phase": "discover",
+            "name": "Pick the first use case",
+            "owner": "ana.silva",
+            "planned_start": start.group(1),
+            "planned_end": "",
+            "effort_hours": "6",
+            "notes": "",
+        },
+    )
+
+    assert response.status_code == 200
+    row = response.text
+    assert row.lstrip().startswith(f'<tr id="activity-{first}"')
+    assert "Pick the first use case" in row and "ana.silva" in row
+    assert 'role="status">Saved.' in row
+    # The chart and the effort table follow, in a template so they parse beside the row.
+    assert re.search(r'<template>\s*<section [^>]*id="gantt" hx-swap-oob="true">', row)
+    assert "Pick the first use case" in json.dumps(figure_of(row, "gantt-chart"))
+    with store.transaction() as session:
+        view = plans.activity_view(plans.get_activity(session, activity_id=first))
+        assert (view["name"], view["owner"], view["effort_hours"]) == (
+            "Pick the first use case",
+            "ana.silva",
+            6,
+        )
+        entry = audit.entries(session, usecase_id="invoice-extraction", limit=1)[0]
+        assert (entry.actor, entry.action, entry.target_id) == ("pat", "activity.edit", str(first))
+        assert entry.before and json.loads(entry.before)["name"] == FIRST
+
+
+def test_editing_without_javascript_opens_the_row_in_the_page_and_goes_back_after_saving(
+    lead: TestClient, store: Store
+) -> None:
+    first = activity_id(store, "invoice-extraction", FIRST)
+
+    page = lead.get(f"{ACTIVITIES}/{first}/edit")
+
+    assert page.status_code == 200
+    assert "Invoice field extraction: lifecycle" in page.text
+    assert f'<tr id="activity-{first}" data-id="{first}" class="activity-edit">' in page.text
+    assert len(table_ids(page.text)) == 19
+    response = post_form(lead, f"{ACTIVITIES}/{first}", {"phase": "discover", "name": "Renamed"}, htmx=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{LIFECYCLE}#activity-{first}"
+    assert "Renamed" in row_of(lead.get(LIFECYCLE).text, first)
+
+
+def test_a_dependency_loop_is_refused_with_the_loop_named_and_nothing_changed(
+    lead: TestClient, store: Store
+) -> None:
+    first = activity_id(store, "invoice-extraction", FIRST)
+    baselines = activity_id(store, "invoice-extraction", BASELINES)
+
+    response = post_form(
+        lead, f"{ACTIVITIES}/{first}", {"phase": "discover", "name": FIRST, "depends_on": [str(baselines)]}
+    )
+
+    assert response.status_code == 422
+    html = response.text
+    assert html.lstrip().startswith(
+        f'<tr id="activity-{first}" data-id="{first}" class="activity-edit has-error">'
+    )
+    assert "Not saved: activities would depend on each other in a loop; nothing was written" in html
+    loop = f"{FIRST} (#{first}) → {BASELINES} (#{baselines}) → {FIRST} (#{first})"
+    assert f"Depends on: {loop}" in html
+    assert f'<span class="field-error" id="edit-{first}-depends_on-error">{loop}</span>' in html
+    assert f'<option value="{baselines}" selected>' in html  # the choice comes back as made
+    with store.transaction() as session:
+        assert plans.get_activity(session, activity_id=first).depends_on == []
+        assert [e.action for e in audit.entries(session, actor="pat")] == []
+
+
+def test_moving_an_activity_up_returns_the_table_in_the_new_order(lead: TestClient, store: Store) -> None:
+    first = activity_id(store, "invoice-extraction", FIRST)
+    baselines = activity_id(store, "invoice-extraction", BASELINES)
+
+    response = post_form(lead, f"{ACTIVITIES}/{baselines}/move", {"position": "0"})
+
+    assert response.status_code == 200
+    assert table_ids(response.text)[:2] == [baselines, first]
+    assert f"Moved “{BASELINES}” to place 1." in response.text
+    assert 'id="gantt" hx-swap-oob="true"' in response.text
+    assert activity_names(store)[:2] == [BASELINES, FIRST]
+    with store.transaction() as session:
+        entry = audit.entries(session, usecase_id="invoice-extraction", limit=1)[0]
+        assert (entry.actor, entry.action, entry.target_id) == ("pat", "activity.move", str(baselines))
+
+
+def test_moving_without_javascript_goes_back_to_the_page_at_the_activity(
+    lead: TestClient, store: Store
+) -> None:
+    first = activity_id(store, "invoice-extraction", FIRST)
+
+    response = post_form(lead, f"{ACTIVITIES}/{first}/move", {"position": "1"}, htmx=False)
+
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{LIFECYCLE}#activity-{first}"
+    assert activity_names(store)[:2] == [BASELINES, FIRST]
+
+
+def test_deleting_an_activity_returns_the_table_without_it(lead: TestClient, store: Store) -> None:
+    first = activity_id(store, "invoice-extraction", FIRST)
+    baselines = activity_id(store, "invoice-extraction", BASELINES)
+
+    response = post_form(lead, f"{ACTIVITIES}/{first}/delete", {})
+
+    assert response.status_code == 200
+    assert first not in table_ids(response.text)
+    assert len(table_ids(response.text)) == 18
+    assert f"Deleted “{FIRST}”." in response.text
+    assert FIRST not in activity_names(store)
+    with store.transaction() as session:
+        # What waited for it no longer does.
+        assert plans.get_activity(session, activity_id=baselines).depends_on == []
+        entry = audit.entries(session, usecase_id="invoice-extraction", limit=1)[0]
+        assert (entry.actor, entry.action, entry.target_id) == ("pat", "activity.delete", str(first))
+
+
+def test_deleting_without_javascript_goes_back_to_the_table(lead: TestClient, store: Store) -> None:
+    first = activity_id(store, "invoice-extraction", FIRST)
+
+    response = post_form(lead, f"{ACTIVITIES}/{first}/delete", {}, htmx=False)
+
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{LIFECYCLE}#activities"
+    assert FIRST not in activity_names(store)
+
+
+def test_viewer_adding_an_activity_is_refused_with_403_beside_the_form(
+    viewer: TestClient, store: Store
+) -> None:
+    before = activity_names(store)
+
+    response = post_form(viewer, ACTIVITIES, NEW_ACTIVITY)
+
+    assert response.status_code == 403
+    assert "Not added: vera may not plan.edit on use case &#39;invoice-extraction&#39;" in response.text
+    assert 'value="Interview the accounts payable team"' in response.text
+    assert activity_names(store) == before
+
+
+def test_viewer_editing_moving_or_deleting_is_refused_with_403_and_nothing_changes(
+    viewer: TestClient, store: Store
+) -> None:
+    first = activity_id(store, "invoice-extraction", FIRST)
+    before = activity_names(store)
+
+    edited = post_form(viewer, f"{ACTIVITIES}/{first}", {"phase": "discover", "name": "Renamed"})
+    moved = post_form(viewer, f"{ACTIVITIES}/{first}/move", {"position": "3"})
+    deleted = post_form(viewer, f"{ACTIVITIES}/{first}/delete", {})
+
+    refusal = "vera may not plan.edit on use case &#39;invoice-extraction&#39;"
+    assert edited.status_code == 403
+    assert edited.text.lstrip().startswith(f'<tr id="activity-{first}"')
+    assert f"Not saved: {refusal}" in edited.text
+    assert moved.status_code == 403
+    assert f'<p class="alert" role="alert" id="activities-alert">Not moved: {refusal}' in moved.text
+    assert deleted.status_code == 403
+    assert f'<p class="alert" role="alert" id="activities-alert">Not deleted: {refusal}' in deleted.text
+    assert activity_names(store) == before
+    with store.transaction() as session:
+        assert [e.action for e in audit.entries(session, actor="vera")] == []
+
+
+@pytest.mark.parametrize("action", ["", "/{id}", "/{id}/move", "/{id}/delete"])
+def test_activity_forms_without_the_csrf_token_are_refused(
+    lead: TestClient, store: Store, action: str
+) -> None:
+    first = activity_id(store, "invoice-extraction", FIRST)
+    before = activity_names(store)
+
+    response = lead.post(
+        ACTIVITIES + action.format(id=first),
+        data={**NEW_ACTIVITY, "position": "3"},
+        headers={"HX-Request": "true"},
+    )
+
+    assert response.status_code == 403
+    assert "sent without its security token" in response.text
+    assert activity_names(store) == before
+
+
+def test_editing_another_use_cases_activity_is_a_404(lead: TestClient, store: Store) -> None:
+    theirs = activity_id(store, "claims-triage", FIRST)
+
+    assert lead.get(f"{ACTIVITIES}/{theirs}/edit", headers={"HX-Request": "true"}).status_code == 404
+    assert post_form(lead, f"{ACTIVITIES}/{theirs}/delete", {}).status_code == 404
+    assert FIRST in activity_names(store, "claims-triage")

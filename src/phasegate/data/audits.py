@@ -262,7 +262,13 @@ def audit_source(
         print_ = fingerprint(location, rows=profile.rows, columns={c.name: c.type for c in profile.columns})
     progress("store", 6, total)
     results = report.results if report is not None else []
-    drafts = gaps.gaps_from(results, dimensions, findings, declared_classification=spec.classification)
+    keys = [n for n, rule in contract.columns.items() if rule.unique] if contract is not None else []
+    drafts = gaps.gaps_from(
+        results, dimensions, findings, declared_classification=spec.classification, declared_pii=spec.pii,
+        keys=keys + ([request.label_key] if request.label_key else []),
+        labels=[request.label] if request.label else [], contract=contract.id if contract else None,
+        owner=source.owner,
+    )
     audit_id = _new_id("audit")
     summary = _summary(source, profile, report, dimensions, drafts, findings, label_result, print_)
     details = {

@@ -76,9 +76,18 @@ class CheckResult:
     error: str | None = None
     violations: int | None = None  # rows breaking the check, where counting rows means something
 
+    @property
+    def kind(self) -> str:
+        """The check without its column: type, not_null, unique, min, rule, freshness, psi ..."""
+        if self.check.startswith("rule: "):
+            return "rule"
+        if self.column is not None and self.check.startswith(f"{self.column}."):
+            return self.check[len(self.column) + 1 :]
+        return self.check
+
     def as_dict(self) -> dict[str, Any]:
         """The result as JSON-ready data."""
-        return asdict(self)
+        return {**asdict(self), "kind": self.kind}
 
 
 @dataclass
@@ -591,15 +600,15 @@ class _Planner:
         column = self.value(name)
         if not column.type().is_numeric():
             raise CheckError(f"psi needs a numeric column; '{name}' is {logical_type(column.type())}")
-        values, edges, expected = column.cast("float64"), histogram.edges, list(histogram.counts)
+        numbers, edges, expected = column.cast("float64"), histogram.edges, list(histogram.counts)
         if len(expected) == 1:
             # A constant baseline has one open-ended bin that every value falls in: bins below and
             # above it, empty in the baseline, let a change show.
             low, high = ibis.literal(edges[0], type="float64"), ibis.literal(edges[-1], type="float64")
-            conditions = [values < low, (values >= low) & (values <= high), values > high]
+            conditions = [numbers < low, (numbers >= low) & (numbers <= high), numbers > high]
             expected = [0, expected[0], 0]
         else:
-            conditions = bin_conditions(values, edges)
+            conditions = bin_conditions(numbers, edges)
         aliases = [self._count(f"bin:{name}:{i}:{edges}", c) for i, c in enumerate(conditions)]
 
         def judge(values: Mapping[str, Any], rows: int) -> _Verdict:

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,8 +15,10 @@ from phasegate import documents
 from phasegate.client import ApiError, Client
 from phasegate.commands import api
 from phasegate.console import err, fail, out, print_json, table
-from phasegate.data import checking, contracts, engines
 from phasegate.errors import InvalidInput, Problem
+
+if TYPE_CHECKING:
+    from phasegate.data import contracts
 
 data_app = typer.Typer(
     help="Data readiness: catalog, profiles, contracts, audits, gaps, lineage.", no_args_is_help=True
@@ -173,6 +175,8 @@ def check(
     json_: JsonFlag = False,
 ) -> None:
     """Check a contract where this command runs (a team's CI): exit 1 if any check fails or cannot run."""
+    from phasegate.data import checking, engines  # the engines load only for the commands that scan data
+
     contract = _load_contract(file)
     with api(ctx) as client:
         source = client.get(f"/data/sources/{contract.source}")
@@ -226,6 +230,8 @@ def check(
 
 
 def _load_contract(file: Path) -> contracts.ContractSpec:
+    from phasegate.data import contracts
+
     try:
         loaded = [d for d in documents.load(file) if d.data.get("kind") == "DataContract"]
     except InvalidInput as exc:

@@ -205,6 +205,8 @@ def compile_rule(
         problem = exc.errors[0] if exc.errors else {}
         where = f" (column {problem['col']})" if problem.get("col") else ""
         raise RuleError(f"cannot parse the expression: {problem.get('description', exc)}{where}") from None
+    except sqlglot.errors.SqlglotError as exc:  # e.g. an unterminated string, found by the tokenizer
+        raise RuleError(f"cannot parse the expression: {_first_line(exc)}") from None
     used: list[str] = []
     condition = _rebuild(tree, _Columns(table, value or table.__getitem__, used))
     if not isinstance(condition, ir.BooleanValue):
@@ -212,7 +214,7 @@ def compile_rule(
     return condition, tuple(dict.fromkeys(used))
 
 
-_COMPARISONS: dict[type[exp.Expr], Callable[[Any, Any], Any]] = {
+_OPERATORS: dict[type[exp.Expr], Callable[[Any, Any], Any]] = {
     exp.EQ: operator.eq,
     exp.NEQ: operator.ne,
     exp.GT: operator.gt,
@@ -264,8 +266,8 @@ def _rebuild(node: exp.Expr, columns: _Columns) -> Any:
     if isinstance(node, exp.Null):
         return ibis.null()
     try:
-        if type(node) in _COMPARISONS:
-            return _COMPARISONS[type(node)](again(node.this), again(node.expression))
+        if type(node) in _OPERATORS:
+            return _OPERATORS[type(node)](again(node.this), again(node.expression))
         if isinstance(node, exp.Div):
             # x / 0 is null, as DuckDB and SQLite say, rather than an error on PostgreSQL and Spark.
             return again(node.this) / again(node.expression).nullif(0)

@@ -151,7 +151,7 @@ def _file_table(engine: Engine, location: Location, name: str, encoding: str | N
     backend = engine.backend
     if location.format == "xlsx":
         # No engine reads XLSX without an extension download: openpyxl reads it into an Arrow table.
-        return backend.create_table(name, _xlsx_arrow(path), temp=True, overwrite=True)
+        return ibis.memtable(_xlsx_arrow(path), name=name)
     if engine.name == "spark":
         reader = {"csv": backend.read_csv, "parquet": backend.read_parquet, "jsonl": backend.read_json}
         return reader[location.format or "csv"](pattern, table_name=name)
@@ -242,7 +242,7 @@ def connect(name: EngineName, *, location: Location | None = None, spark: Any = 
                 "the postgres engine reads a PostgreSQL table",
                 [Problem("postgresql://user@host/db#table", field="location")],
             )
-        return Engine(name, ibis.postgres.connect(url=_libpq_url(location.path)))
+        return Engine(name, ibis.connect(_libpq_url(location.path)))
     return Engine(name, ibis.pyspark.connect(spark or local_spark()))
 
 

@@ -123,8 +123,10 @@ def check_gap(
     status = getattr(result, "status", None)
     if status == "pass":
         return None
-    check, column = str(result.check), getattr(result, "column", None)
-    where = f"{column}.{check}" if column else check
+    column = getattr(result, "column", None)
+    # Checks are named "column.kind" ("invoice_id.unique"); the ranking reads the kind alone.
+    check = str(getattr(result, "kind", None) or str(result.check).removeprefix(f"{column}."))
+    where = f"{column}.{check}" if column else str(result.check)
     key = ":".join(p for p in ("contract", contract, where) if p)
     evidence = {
         "check": check,
@@ -133,7 +135,7 @@ def check_gap(
         "observed": _plain(getattr(result, "observed", None)),
         "limit": _plain(getattr(result, "limit", None)),
     }
-    subject = f"{column}: {check}" if column else check
+    subject = f"{column}: {check}" if column else str(result.check)
     if status == "error":
         error = getattr(result, "error", None)
         evidence["error"] = error

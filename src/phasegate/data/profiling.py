@@ -10,6 +10,7 @@ same data gives the same profile on DuckDB, SQLite, PostgreSQL and Spark.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -19,6 +20,8 @@ import ibis
 import ibis.expr.datatypes as dtypes
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
+
+from phasegate.errors import InvalidInput, Problem
 
 LogicalType = Literal["integer", "float", "decimal", "string", "boolean", "date", "timestamp", "other"]
 NUMERIC: frozenset[str] = frozenset({"integer", "float", "decimal"})
@@ -158,19 +161,31 @@ def profile(table: ir.Table, *, engine: str, top: int = 10, approximate: bool | 
         approximate = _fetch_one(table.count()) > EXACT_ROW_LIMIT
     approximate = approximate and backend.name in APPROXIMATING_BACKENDS
     native_quantiles = backend.has_operation(ops.MultiQuantile)
+    # Spark plans several COUNT(DISTINCT ...) by copying every row once per counted column (its Expand
+    # operator), and an exact percentile over the copies costs several times a scan: there the
+    # quantiles wait for the histogram query, which counts nothing distinct.
+    deferred_quantiles = native_quantiles and backend.name == "pyspark" and not approximate
     columns = [
         _Column(i, name, dtype, _values(table, name, backend))
         for i, (name, dtype) in enumerate(table.schema().items())
     ]
 
-    stats = _scalar_stats(table, columns, approximate=approximate, native_quantiles=native_quantiles)
+    stats = _scalar_stats(
+        table, columns, approximate=approximate, quantiles=native_quantiles and not deferred_quantiles
+    )
     rows = int(stats["rows"])
     numeric = [c for c in columns if c.type in NUMERIC and stats[c.key("count")]]
+    edges = {c.name: _edges(c, stats) for c in numeric}
+    second: dict[str, ir.Scalar] = _bin_metrics(table, {n: e for n, e in edges.items() if len(e) > 2})
+    if deferred_quantiles:
+        second |= {c.key("quantiles"): _quantile_metric(c, approximate=approximate) for c in numeric}
+    if second:
+        stats |= _fetch_row(table.aggregate(**second))
     if native_quantiles:
         quantiles = {c.index: _named_quantiles(stats[c.key("quantiles")]) for c in numeric}
     else:
         quantiles = _ranked_quantiles(table, numeric, {c.index: stats[c.key("count")] for c in numeric})
-    histograms = _histograms(table, numeric, stats)
+    histograms = {c.index: _histogram(c, edges[c.name], stats) for c in numeric if edges[c.name]}
     texts = [c for c in columns if c.type == "string" and stats[c.key("count")]]
     top_values, shapes = _top_values_and_shapes(table, texts, top=top, backend_name=backend.name)
 
@@ -193,24 +208,34 @@ def profile(table: ir.Table, *, engine: str, top: int = 10, approximate: bool | 
 
 def bin_counts(table: ir.Table, edges: dict[str, list[float]]) -> dict[str, list[int]]:
     """Rows per histogram bin of each named numeric column, in one aggregate query (see Histogram)."""
+    unknown = [name for name in edges if name not in table.columns]
+    if unknown:
+        raise InvalidInput("no such column", [Problem("not in the table", field=name) for name in unknown])
+    metrics = _bin_metrics(table, edges)
+    result = _fetch_row(table.aggregate(**metrics)) if metrics else {}
+    return {
+        name: [int(result[_bin_key(table, name, b)]) for b in range(len(column_edges) - 1)]
+        for name, column_edges in edges.items()
+    }
+
+
+def _bin_metrics(table: ir.Table, edges: dict[str, list[float]]) -> dict[str, ir.Scalar]:
     backend = table.get_backend()
     metrics: dict[str, ir.Scalar] = {}
-    for i, (name, column_edges) in enumerate(edges.items()):
+    for name, column_edges in edges.items():
         values = _values(table, name, backend).cast("float64")
         for b, condition in enumerate(_bin_conditions(values, column_edges)):
-            metrics[f"c{i}_b{b}"] = values.count(where=condition)
-    if not metrics:
-        return {}
-    result = _fetch_row(table.aggregate(**metrics))
-    return {
-        name: [int(result[f"c{i}_b{b}"]) for b in range(len(column_edges) - 1)]
-        for i, (name, column_edges) in enumerate(edges.items())
-    }
+            metrics[_bin_key(table, name, b)] = values.count(where=condition)
+    return metrics
+
+
+def _bin_key(table: ir.Table, column: str, bin_index: int) -> str:
+    return f"c{table.columns.index(column)}_bin{bin_index}"
 
 
 @dataclass(frozen=True)
 class _Column:
-    """A column being profiled: its position names its statistics, whatever characters its name has."""
+    """A column being profiled: its position names its statistics (c3_mean, c3_bin0), whatever its name."""
 
     index: int
     name: str
@@ -234,11 +259,10 @@ def _values(table: ir.Table, name: str, backend: Any) -> ir.Column:
 
 
 def _scalar_stats(
-    table: ir.Table, columns: list[_Column], *, approximate: bool, native_quantiles: bool
+    table: ir.Table, columns: list[_Column], *, approximate: bool, quantiles: bool
 ) -> dict[str, Any]:
-    """Every column's counts, extremes, moments, lengths and (where the engine can) quantiles: one query."""
+    """Every column's counts, extremes, moments, lengths and (if asked) quantiles: one query."""
     metrics: dict[str, ir.Scalar] = {"rows": table.count()}
-    levels = list(QUANTILES.values())
     for c in columns:
         values = c.values
         metrics[c.key("count")] = values.count()
@@ -253,10 +277,8 @@ def _scalar_stats(
             metrics[c.key("max")] = extremes.max()
             metrics[c.key("mean")] = doubles.mean()
             metrics[c.key("stddev")] = doubles.std()
-            if native_quantiles:
-                metrics[c.key("quantiles")] = (
-                    doubles.approx_quantile(levels) if approximate else doubles.quantile(levels)
-                )
+            if quantiles:
+                metrics[c.key("quantiles")] = _quantile_metric(c, approximate=approximate)
         elif c.type == "string":
             lengths = values.length()
             metrics[c.key("length_min")] = lengths.min()
@@ -268,6 +290,12 @@ def _scalar_stats(
             metrics[c.key("min")] = values.min()
             metrics[c.key("max")] = values.max()
     return _fetch_row(table.aggregate(**metrics))
+
+
+def _quantile_metric(c: _Column, *, approximate: bool) -> ir.Scalar:
+    doubles = c.values.cast("float64")
+    levels = list(QUANTILES.values())
+    return doubles.approx_quantile(levels) if approximate else doubles.quantile(levels)
 
 
 def _named_quantiles(values: list[Any] | None) -> dict[str, float]:
@@ -320,30 +348,23 @@ def _neighbour_ranks(n: int, q: float) -> tuple[int, int]:
     return math.floor(position), math.ceil(position)
 
 
-def _histograms(table: ir.Table, columns: list[_Column], stats: dict[str, Any]) -> dict[int, Histogram]:
-    """HISTOGRAM_BINS equal-width bins from min to max of each numeric column, counted in one query."""
-    edges: dict[str, list[float]] = {}
-    histograms: dict[int, Histogram] = {}
-    for c in columns:
-        low, high = float(stats[c.key("min")]), float(stats[c.key("max")])
-        if not (math.isfinite(low) and math.isfinite(high)):
-            continue
-        if low == high:
-            histograms[c.index] = Histogram(edges=[low, high], counts=[int(stats[c.key("count")])])
-            continue
-        edges[c.name] = _edges(low, high)
-    counted = bin_counts(table, edges)
-    for c in columns:
-        if c.name in counted:
-            histograms[c.index] = Histogram(edges=edges[c.name], counts=counted[c.name])
-    return histograms
+def _edges(c: _Column, stats: dict[str, Any]) -> list[float]:
+    """HISTOGRAM_BINS equal-width bins from the column's min to its max; one bin if they are equal.
 
-
-def _edges(low: float, high: float) -> list[float]:
-    """Equal-width edges from low to high; the inner ones rounded so every engine parses them to one double."""
+    The inner edges are rounded to SIGNIFICANT_DIGITS, so every engine parses them to the same double.
+    """
+    low, high = float(stats[c.key("min")]), float(stats[c.key("max")])
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return []
     width = (high - low) / HISTOGRAM_BINS
-    inner = [_real(low + width * i) for i in range(1, HISTOGRAM_BINS)]
+    inner = [_real(low + width * i) for i in range(1, HISTOGRAM_BINS)] if width else []
     return [low, *inner, high]
+
+
+def _histogram(c: _Column, edges: list[float], stats: dict[str, Any]) -> Histogram:
+    if len(edges) == 2:
+        return Histogram(edges=edges, counts=[int(stats[c.key("count")])])
+    return Histogram(edges=edges, counts=[int(stats[c.key(f"bin{b}")]) for b in range(len(edges) - 1)])
 
 
 def _bin_conditions(values: ir.FloatingColumn, edges: list[float]) -> list[ir.BooleanValue]:
@@ -352,7 +373,7 @@ def _bin_conditions(values: ir.FloatingColumn, edges: list[float]) -> list[ir.Bo
     if not inner:
         return [values.notnull()]
     conditions = [values < inner[0]]
-    conditions += [(values >= low) & (values < high) for low, high in zip(inner, inner[1:], strict=False)]
+    conditions += [(values >= low) & (values < high) for low, high in itertools.pairwise(inner)]
     conditions.append(values >= inner[-1])
     return conditions
 
@@ -408,9 +429,11 @@ def _most_frequent(counted: ir.Table, index: int, kind: str, top: int, backend_n
     )
 
 
-@ibis.udf.scalar.builtin(name="convert_to")
-def _convert_to(text: str, encoding: str) -> bytes:  # type: ignore[empty-body]
-    """PostgreSQL's convert_to: the text's bytes in an encoding."""
+def _text_bytes(text: str, encoding: str) -> bytes:  # type: ignore[empty-body]
+    """PostgreSQL's convert_to: the text's bytes in an encoding (a signature for Ibis, never called)."""
+
+
+_convert_to: Any = ibis.udf.scalar.builtin(_text_bytes, name="convert_to")
 
 
 def _shape(text: ir.StringValue) -> ir.StringValue:
@@ -501,7 +524,7 @@ def _number(value: Any, *, integer: bool) -> int | float | None:
 
 
 def _moment(value: dt.date | None, *, aware: bool) -> str | None:
-    """A date or timestamp as ISO 8601, in UTC when it carries a zone, so every engine writes the same text."""
+    """A date or timestamp in ISO 8601, in UTC if it carries a zone, so every engine writes the same text."""
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         value = value.astimezone(dt.UTC)
         if not aware:

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -21,7 +22,6 @@ from phasegate.identity.roles import Action, Role, allowed, parse_role
 from phasegate.store import now
 
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not a password anyone has")
 TOKEN_PREFIX = "pg_"
 
 
@@ -49,6 +49,12 @@ class Principal:
             needed = ", ".join(sorted(r.value for r in PERMISSIONS[action]))
             where = f" on use case '{usecase_id}'" if usecase_id else ""
             raise Forbidden(f"{self.name} may not {action.value}{where}; it needs one of: {needed}")
+
+
+@cache
+def _dummy_hash() -> str:
+    # Made on first use: hashing takes a noticeable moment, and most processes never need it.
+    return _hasher.hash("not a password anyone has")
 
 
 def principal_of(user: User) -> Principal:
@@ -168,7 +174,7 @@ def authenticate_password(session: Session, *, name: str, password: str) -> User
     if user is None or not user.active or user.password_hash is None:
         # Spend the same time as a real check, so response times do not tell which names exist.
         with suppress(VerificationError, InvalidHashError):
-            _hasher.verify(_DUMMY_HASH, password)
+            _hasher.verify(_dummy_hash(), password)
         raise failure
     try:
         _hasher.verify(user.password_hash, password)

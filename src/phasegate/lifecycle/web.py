@@ -19,9 +19,11 @@ from sqlalchemy.orm import Session
 from phasegate.api import SessionDep
 from phasegate.errors import NotFound, PhasegateError
 from phasegate.identity.roles import Action, parse_role
+from phasegate.identity.service import Principal
+from phasegate.lifecycle import activity_form, gates, gating, library, plans, playbooks, roadmap, routes
 from phasegate.lifecycle import evidence as evidence_service
-from phasegate.lifecycle import gates, gating, library, plans, playbooks, roadmap, routes
-from phasegate.lifecycle.models import Evidence, Plan
+from phasegate.lifecycle.activity_form import ActivityForm
+from phasegate.lifecycle.models import Activity, Evidence, Plan
 from phasegate.portfolio import service as portfolio_service
 from phasegate.store import now
 from phasegate.web import auth, charts
@@ -101,11 +103,12 @@ def _plan_or_none(session: Session, usecase_id: str) -> Plan | None:
 
 
 def activity_rows(view: Mapping[str, Any], today: date) -> list[dict[str, Any]]:
-    """The plan's activities as the table shows them: with phase names, what they wait for, and days late."""
+    """The plan's activities as the table shows them: phase names, what they wait for, days late, place."""
     phase_names = {p["id"]: p["name"] for p in view["phases"]}
     names = {a["id"]: a["name"] for a in view["activities"]}
+    last = len(view["activities"]) - 1
     rows = []
-    for activity in view["activities"]:
+    for index, activity in enumerate(view["activities"]):
         planned_end = _day(activity["planned_end"])
         late = (today - planned_end).days if activity["overdue"] and planned_end else 0
         rows.append(
@@ -115,6 +118,10 @@ def activity_rows(view: Mapping[str, Any], today: date) -> list[dict[str, Any]]:
                 "after": [names.get(d, f"#{d}") for d in activity["depends_on"]],
                 "days_late": late,
                 "blocked": activity["status"] == "blocked",
+                # The place in the plan's order, 0-based, as move_activity counts it; the arrows send ±1.
+                "index": index,
+                "first": index == 0,
+                "last": index == last,
             }
         )
     return rows
@@ -331,11 +338,47 @@ def _row_context(
     }
 
 
-@router.get("/usecases/{usecase_id}/lifecycle")
-def lifecycle_page(
-    usecase_id: str, request: Request, session: SessionDep, principal: PagePrincipal
+def _add_form(view: Mapping[str, Any]) -> ActivityForm:
+    """The add form as it first shows: in the current phase."""
+    phases = view["phases"]
+    current = next((p["id"] for p in phases if p["status"] == "active"), phases[0]["id"] if phases else "")
+    return ActivityForm(phase=current)
+
+
+def _plan_context(session: Session, usecase_id: str, today: date) -> dict[str, Any]:
+    """What the activities section shows: the plan's activities in order and its forms, nothing said yet."""
+    view = routes.plan_view(plans.get(session, usecase_id=usecase_id), today=today)
+    return {
+        "plan": view,
+        "rows": activity_rows(view, today),
+        "statuses": plans.STATUSES,
+        "usecase_id": usecase_id,
+        "add": _add_form(view),
+        "add_refusal": None,
+        "add_open": False,
+        "notice": None,
+        "alert": None,
+        "editing": None,
+        "oob": False,
+    }
+
+
+def _schedule_context(context: Mapping[str, Any], today: date) -> dict[str, Any]:
+    """What the phase band, the Gantt chart and the effort table show of the same plan."""
+    view, rows = context["plan"], context["rows"]
+    return {
+        "phases": phase_band(view),
+        "late": [r for r in rows if r["overdue"] or (r["slippage_days"] or 0) > 0],
+        "blocked": [r for r in rows if r["blocked"]],
+        "gantt": gantt(rows, view["phases"], today),
+        "effort": effort_rows(view),
+    }
+
+
+def _page(
+    request: Request, session: Session, principal: Principal, usecase_id: str, *, editing: int | None = None
 ) -> Response:
-    """A use case's phases, Gantt chart, activities (status editable in place), effort and gate."""
+    """The lifecycle page; ``editing`` opens that activity's row as a form (editing without JavaScript)."""
     principal.require(Action.read, usecase_id)
     usecase = portfolio_service.get(session, usecase_id=usecase_id)
     at = now()
@@ -351,29 +394,242 @@ def lifecycle_page(
             f"phasegate plan start {usecase_id} --playbook {STARTER_PLAYBOOK} --start {today.isoformat()}"
         )
         return templates.TemplateResponse(request, "lifecycle/plan.html", context, headers=PAGE_HEADERS)
-    view = routes.plan_view(plan, today=today)
-    rows = activity_rows(view, today)
-    context.update(
-        {
-            "plan": view,
-            "phases": phase_band(view),
-            "rows": rows,
-            "late": [r for r in rows if r["overdue"] or (r["slippage_days"] or 0) > 0],
-            "blocked": [r for r in rows if r["blocked"]],
-            "gantt": gantt(rows, view["phases"], today),
-            "effort": effort_rows(view),
-            "gate": gate_panel(session, usecase_id, at),
-            "statuses": plans.STATUSES,
-            "usecase_id": usecase_id,
-        }
-    )
+    context.update(_plan_context(session, usecase_id, today))
+    context.update(_schedule_context(context, today))
+    context["gate"] = gate_panel(session, usecase_id, at)
+    if editing is not None:
+        row = next(r for r in context["rows"] if r["id"] == editing)
+        context.update(editing=editing, edit_form=ActivityForm.of(row))
     return templates.TemplateResponse(request, "lifecycle/plan.html", context, headers=PAGE_HEADERS)
+
+
+@router.get("/usecases/{usecase_id}/lifecycle")
+def lifecycle_page(
+    usecase_id: str, request: Request, session: SessionDep, principal: PagePrincipal
+) -> Response:
+    """A use case's phases, Gantt chart, activities (editable in place), effort and gate."""
+    return _page(request, session, principal, usecase_id)
 
 
 def _row_of(session: Session, usecase_id: str, activity_id: int) -> dict[str, Any]:
     today = now().date()
     view = routes.plan_view(plans.get(session, usecase_id=usecase_id), today=today)
     return next(r for r in activity_rows(view, today) if r["id"] == activity_id)
+
+
+def _activity_in(session: Session, usecase_id: str, activity_id: int) -> Activity:
+    """The activity, if it is one of this use case's plan: a page never reaches into another plan."""
+    activity = plans.get_activity(session, activity_id=activity_id)
+    if activity.plan.usecase_id != usecase_id:
+        raise NotFound(f"no activity {activity_id} in the plan of '{usecase_id}'")
+    return activity
+
+
+def _back(usecase_id: str, activity_id: int | None = None) -> Response:
+    """Back to the page after a plain form post, at the activity (or the table) it changed."""
+    anchor = f"activity-{activity_id}" if activity_id is not None else "activities"
+    return RedirectResponse(
+        f"/usecases/{usecase_id}/lifecycle#{anchor}", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+def _activities(
+    request: Request,
+    session: Session,
+    usecase_id: str,
+    *,
+    status_code: int = status.HTTP_200_OK,
+    changed: bool = False,
+    **shown: Any,
+) -> Response:
+    """The activities section; after a change, the Gantt chart and effort table too, swapped out of band."""
+    today = now().date()
+    context = _plan_context(session, usecase_id, today)
+    if changed:
+        context.update(_schedule_context(context, today), oob=True)
+    context.update(shown)
+    return templates.TemplateResponse(
+        request, "lifecycle/_activities.html", context, status_code=status_code, headers=PAGE_HEADERS
+    )
+
+
+def _edit_row(
+    request: Request,
+    session: Session,
+    usecase_id: str,
+    activity_id: int,
+    *,
+    form: ActivityForm | None = None,
+    refusal: activity_form.Refusal | None = None,
+    status_code: int = status.HTTP_200_OK,
+) -> Response:
+    context = _plan_context(session, usecase_id, now().date())
+    row = next(r for r in context["rows"] if r["id"] == activity_id)
+    context.update(a=row, form=form or ActivityForm.of(row), refusal=refusal)
+    return templates.TemplateResponse(
+        request, "lifecycle/_activity_edit_row.html", context, status_code=status_code, headers=PAGE_HEADERS
+    )
+
+
+@router.post("/usecases/{usecase_id}/lifecycle/activities", dependencies=[auth.CsrfChecked])
+def add_activity(
+    usecase_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: PagePrincipal,
+    form: Annotated[ActivityForm, Form()],
+) -> Response:
+    """Add an activity; HTMX gets the activities back (or the form and its refusal), a plain post the page."""
+    principal.require(Action.read, usecase_id)
+    try:
+        activity = plans.add_activity(session, actor=principal, usecase_id=usecase_id, change=form.change())
+        session.commit()
+    except PhasegateError as error:
+        session.rollback()
+        if not is_htmx(request):
+            raise
+        refusal = activity_form.refusal(error)
+        return _activities(
+            request,
+            session,
+            usecase_id,
+            status_code=error.status_code,
+            add=form,
+            add_refusal=refusal,
+            add_open=True,
+        )
+    if not is_htmx(request):
+        return _back(usecase_id, activity.id)
+    return _activities(
+        request, session, usecase_id, changed=True, add_open=True, notice=f"Added “{activity.name}”."
+    )
+
+
+@router.get("/usecases/{usecase_id}/lifecycle/activities/{activity_id}")
+def activity_row(
+    usecase_id: str, activity_id: int, request: Request, session: SessionDep, principal: PagePrincipal
+) -> Response:
+    """One activity's row as the table shows it (what Cancel puts back); without HTMX, the page at it."""
+    principal.require(Action.read, usecase_id)
+    _activity_in(session, usecase_id, activity_id)
+    if not is_htmx(request):
+        return _back(usecase_id, activity_id)
+    context = _row_context(usecase_id, _row_of(session, usecase_id, activity_id))
+    headers = {**PAGE_HEADERS, "Vary": "HX-Request"}
+    return templates.TemplateResponse(request, "lifecycle/_activity_row.html", context, headers=headers)
+
+
+@router.get("/usecases/{usecase_id}/lifecycle/activities/{activity_id}/edit")
+def edit_activity_form(
+    usecase_id: str, activity_id: int, request: Request, session: SessionDep, principal: PagePrincipal
+) -> Response:
+    """The activity's row as a form; without HTMX, the whole page with that row open for editing."""
+    principal.require(Action.read, usecase_id)
+    _activity_in(session, usecase_id, activity_id)
+    if not is_htmx(request):
+        return _page(request, session, principal, usecase_id, editing=activity_id)
+    response = _edit_row(request, session, usecase_id, activity_id)
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+@router.post("/usecases/{usecase_id}/lifecycle/activities/{activity_id}", dependencies=[auth.CsrfChecked])
+def save_activity(
+    usecase_id: str,
+    activity_id: int,
+    request: Request,
+    session: SessionDep,
+    principal: PagePrincipal,
+    form: Annotated[ActivityForm, Form()],
+) -> Response:
+    """Save the edit form; HTMX gets the row (and the chart) back, or the form with the refusal in it."""
+    principal.require(Action.read, usecase_id)
+    _activity_in(session, usecase_id, activity_id)
+    try:
+        plans.edit_activity(session, actor=principal, activity_id=activity_id, change=form.change())
+        session.commit()
+    except PhasegateError as error:
+        session.rollback()
+        if not is_htmx(request):
+            raise
+        refusal = activity_form.refusal(error)
+        return _edit_row(
+            request,
+            session,
+            usecase_id,
+            activity_id,
+            form=form,
+            refusal=refusal,
+            status_code=error.status_code,
+        )
+    if not is_htmx(request):
+        return _back(usecase_id, activity_id)
+    today = now().date()
+    context = _plan_context(session, usecase_id, today)
+    context.update(_schedule_context(context, today), oob=True)
+    row = next(r for r in context["rows"] if r["id"] == activity_id)
+    context.update(_row_context(usecase_id, row, saved=True))
+    return templates.TemplateResponse(
+        request, "lifecycle/_activity_saved.html", context, headers=PAGE_HEADERS
+    )
+
+
+@router.post(
+    "/usecases/{usecase_id}/lifecycle/activities/{activity_id}/move", dependencies=[auth.CsrfChecked]
+)
+def move_activity(
+    usecase_id: str,
+    activity_id: int,
+    request: Request,
+    session: SessionDep,
+    principal: PagePrincipal,
+    position: Annotated[int, Form()],
+) -> Response:
+    """Put an activity at a place in the plan's order (the row's arrows send its place ±1)."""
+    principal.require(Action.read, usecase_id)
+    name = _activity_in(session, usecase_id, activity_id).name
+    try:
+        moved = plans.move_activity(session, actor=principal, activity_id=activity_id, position=position)
+        place = moved.position + 1
+        session.commit()
+        # The session keeps what it loaded after a commit: the plan's list of activities is still in the
+        # old order, so it is read again, in the new one.
+        session.expire_all()
+    except PhasegateError as error:
+        session.rollback()
+        if not is_htmx(request):
+            raise
+        return _activities(
+            request, session, usecase_id, status_code=error.status_code, alert=f"Not moved: {error.message}"
+        )
+    if not is_htmx(request):
+        return _back(usecase_id, activity_id)
+    notice = f"Moved “{name}” to place {place}."
+    return _activities(request, session, usecase_id, changed=True, notice=notice)
+
+
+@router.post(
+    "/usecases/{usecase_id}/lifecycle/activities/{activity_id}/delete", dependencies=[auth.CsrfChecked]
+)
+def delete_activity(
+    usecase_id: str, activity_id: int, request: Request, session: SessionDep, principal: PagePrincipal
+) -> Response:
+    """Delete an activity (what waited for it no longer does); HTMX gets the activities back."""
+    principal.require(Action.read, usecase_id)
+    name = _activity_in(session, usecase_id, activity_id).name
+    try:
+        plans.delete_activity(session, actor=principal, activity_id=activity_id)
+        session.commit()
+    except PhasegateError as error:
+        session.rollback()
+        if not is_htmx(request):
+            raise
+        return _activities(
+            request, session, usecase_id, status_code=error.status_code, alert=f"Not deleted: {error.message}"
+        )
+    if not is_htmx(request):
+        return _back(usecase_id)
+    return _activities(request, session, usecase_id, changed=True, notice=f"Deleted “{name}”.")
 
 
 @router.post(
@@ -388,9 +644,7 @@ def set_activity_status(
     new_status: Annotated[str, Form(alias="status")] = "",
 ) -> Response:
     """Change one activity's status; HTMX gets the row back, a plain form post goes back to the page."""
-    activity = plans.get_activity(session, activity_id=activity_id)
-    if activity.plan.usecase_id != usecase_id:
-        raise NotFound(f"no activity {activity_id} in the plan of '{usecase_id}'")
+    _activity_in(session, usecase_id, activity_id)
     try:
         plans.edit_activity(
             session, actor=principal, activity_id=activity_id, change=plans.ActivityChange(status=new_status)
@@ -410,8 +664,7 @@ def set_activity_status(
             headers=PAGE_HEADERS,
         )
     if not is_htmx(request):
-        target = f"/usecases/{usecase_id}/lifecycle#activity-{activity_id}"
-        return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+        return _back(usecase_id, activity_id)
     context = _row_context(usecase_id, _row_of(session, usecase_id, activity_id), saved=True)
     return templates.TemplateResponse(request, "lifecycle/_activity_row.html", context, headers=PAGE_HEADERS)
 

@@ -319,18 +319,55 @@ class FlowLink:
     recorded: bool = False
 
 
+SANKEY_PAD, SANKEY_THICKNESS, SANKEY_MARGIN = 18, 16, 10
+SANKEY_ROW_PX = 46
+# A link's label is cut to this many characters on the chart; its hover and the table have it whole.
+LINK_LABEL_CHARS = 36
+
+
+@dataclass
+class _Placed:
+    """Where plotly.js will draw a node: its column, and its top and bottom in pixels from the plot's top."""
+
+    column: int
+    value: int
+    top: float = 0.0
+    bottom: float = 0.0
+
+    @property
+    def middle(self) -> float:
+        return (self.top + self.bottom) / 2
+
+
 def sankey_chart(nodes: Sequence[FlowNode], links: Sequence[FlowLink]) -> str:
-    """Nodes in columns from upstream to downstream, one band of equal width for each link."""
+    """Nodes in columns from upstream to downstream, a band of equal width per link, each band labelled.
+
+    plotly.js draws a band's label only on hover. To print it on the band, the nodes are placed here
+    the way plotly.js's d3-sankey would size them (each node as tall as its busier side, one unit a
+    link; columns "justified", so every node without outputs sits in the last column), their centres
+    handed over as node x and y with the arrangement fixed, and each label put at its band's middle.
+    """
     index = {node.key: i for i, node in enumerate(nodes)}
+    height = max(260, 70 + SANKEY_ROW_PX * _fullest_column(nodes, links))
+    placed = _place(nodes, links, height - 2 * SANKEY_MARGIN)
+    columns = max((p.column for p in placed.values()), default=0)
+
+    def x_of(key: str) -> float:
+        # Kept off 0 and 1: plotly.js ignores a node position of 0, and a node centred on the edge is cut.
+        return 0.01 + 0.98 * (placed[key].column / columns if columns else 0.5)
+
+    plot_height = height - 2 * SANKEY_MARGIN
     sankey = go.Sankey(
-        arrangement="snap",
+        arrangement="fixed",
         node={
             "label": [node.label for node in nodes],
             "color": [FLOW_COLOURS.get(node.kind, FLOW_OTHER) for node in nodes],
             "customdata": [[node.url or "", node.hover] for node in nodes],
             "hovertemplate": "<b>%{label}</b><br>%{customdata[1]}<extra></extra>",
-            "pad": 18,
-            "thickness": 16,
+            "x": [x_of(node.key) for node in nodes],
+            "y": [placed[node.key].middle / plot_height for node in nodes],
+            "pad": SANKEY_PAD,
+            "thickness": SANKEY_THICKNESS,
             "line": {"color": "#ffffff", "width": 1},
         },
         link={
@@ -343,16 +380,36 @@ def sankey_chart(nodes: Sequence[FlowNode], links: Sequence[FlowLink]) -> str:
             "hovertemplate": "%{source.label} → %{target.label}<br><b>%{label}</b><extra></extra>",
         },
     )
-    # Tall enough that the fullest column's nodes keep their labels apart.
-    layout = _layout(height=max(260, 70 + 46 * _fullest_column(nodes, links)))
-    layout.update(margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    annotations = [
+        {
+            "x": (x_of(link.upstream) + x_of(link.downstream)) / 2,
+            "y": 1 - middle / plot_height,
+            "xref": "paper",
+            "yref": "paper",
+            "text": _fitted_text(link.label, LINK_LABEL_CHARS),
+            "hovertext": link.label,
+            "showarrow": False,
+            "xanchor": "center",
+            "yanchor": "middle",
+            "font": {"size": 11, "color": "#1f2933"},
+            "bgcolor": "rgba(255, 255, 255, 0.85)",
+            "borderpad": 2,
+        }
+        for link, middle in zip(links, _band_middles(links, placed), strict=True)
+        if link.label
+    ]
+    layout = _layout(height=height, annotations=annotations)
+    layout.update(margin={"l": SANKEY_MARGIN, "r": SANKEY_MARGIN, "t": SANKEY_MARGIN, "b": SANKEY_MARGIN})
     return str(go.Figure(data=[sankey], layout=layout).to_json())
 
 
-def _fullest_column(nodes: Sequence[FlowNode], links: Sequence[FlowLink]) -> int:
-    """How many nodes share a column at most, a node's column being the longest path that reaches it."""
+def _fitted_text(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _depths(nodes: Sequence[FlowNode], links: Sequence[FlowLink]) -> dict[str, int]:
+    """Each node's longest path from a node without inputs (d3-sankey's depth), bounded for cycles."""
     depth = {node.key: 0 for node in nodes}
-    # At most one pass per node: a longest path has no more links than there are nodes, even with cycles.
     for _ in range(len(nodes)):
         changed = False
         for link in links:
@@ -361,7 +418,107 @@ def _fullest_column(nodes: Sequence[FlowNode], links: Sequence[FlowLink]) -> int
                 changed = True
         if not changed:
             break
+    return depth
+
+
+def _columns(nodes: Sequence[FlowNode], links: Sequence[FlowLink]) -> dict[str, int]:
+    """d3-sankey's "justify" columns: a node's depth, but every node without outputs in the last column."""
+    depth = _depths(nodes, links)
+    last = max(depth.values(), default=0)
+    feeding = {link.upstream for link in links}
+    return {key: value if key in feeding else last for key, value in depth.items()}
+
+
+def _fullest_column(nodes: Sequence[FlowNode], links: Sequence[FlowLink]) -> int:
+    """How many nodes share a column at most."""
     counts: dict[int, int] = defaultdict(int)
-    for value in depth.values():
-        counts[value] += 1
+    for column in _columns(nodes, links).values():
+        counts[column] += 1
     return max(counts.values(), default=1)
+
+
+def _place(nodes: Sequence[FlowNode], links: Sequence[FlowLink], plot_height: float) -> dict[str, _Placed]:
+    """Each node's column, size and place: in its column, near the nodes it links to, so bands cross less."""
+    ins: dict[str, int] = defaultdict(int)
+    outs: dict[str, int] = defaultdict(int)
+    for link in links:
+        outs[link.upstream] += 1
+        ins[link.downstream] += 1
+    columns = _columns(nodes, links)
+    placed = {n.key: _Placed(columns[n.key], max(ins[n.key], outs[n.key], 1)) for n in nodes}
+    stacks: dict[int, list[str]] = defaultdict(list)
+    for node in nodes:
+        stacks[placed[node.key].column].append(node.key)
+    # As d3-sankey sizes them: one scale for every column, set by the one that needs the most room.
+    unit = min(
+        (
+            (plot_height - (len(keys) - 1) * SANKEY_PAD) / sum(placed[k].value for k in keys)
+            for keys in stacks.values()
+        ),
+        default=1.0,
+    )
+
+    def stack(keys: list[str]) -> None:
+        total = sum(placed[k].value for k in keys) * unit + (len(keys) - 1) * SANKEY_PAD
+        top = (plot_height - total) / 2
+        for key in keys:
+            placed[key].top, placed[key].bottom = top, top + placed[key].value * unit
+            top = placed[key].bottom + SANKEY_PAD
+
+    def neighbours_middle(key: str, upstream: bool) -> float:
+        ends = [
+            placed[link.upstream if upstream else link.downstream].middle
+            for link in links
+            if (link.downstream if upstream else link.upstream) == key
+        ]
+        return sum(ends) / len(ends) if ends else placed[key].middle
+
+    def settle(keys: list[str], wanted: Mapping[str, float]) -> None:
+        # Each node as near the middle of its neighbours as it can be without overlapping another
+        # (d3-sankey's relaxation and collision rule): pushed down past the one above, then back up
+        # from the bottom edge.
+        keys.sort(key=wanted.__getitem__)
+        floor = 0.0
+        for key in keys:
+            size = placed[key].bottom - placed[key].top
+            placed[key].top = max(wanted[key] - size / 2, floor)
+            placed[key].bottom = placed[key].top + size
+            floor = placed[key].bottom + SANKEY_PAD
+        ceiling = plot_height
+        for key in reversed(keys):
+            size = placed[key].bottom - placed[key].top
+            placed[key].bottom = min(placed[key].bottom, ceiling)
+            placed[key].top = placed[key].bottom - size
+            ceiling = placed[key].top - SANKEY_PAD
+
+    order = sorted(stacks)
+    for keys in stacks.values():
+        stack(keys)
+    # Three sweeps, as d3-sankey relaxes: each column moved towards the nodes it links to.
+    forward, backward = order[1:], order[-2::-1]
+    for sweep, upstream in ((forward, True), (backward, False), (forward, True)):
+        for column in sweep:
+            settle(stacks[column], {key: neighbours_middle(key, upstream) for key in stacks[column]})
+    return placed
+
+
+def _band_middles(links: Sequence[FlowLink], placed: Mapping[str, _Placed]) -> list[float]:
+    """The vertical middle of each link's band, half way between its ends, as d3-sankey stacks them."""
+    by_source: dict[str, list[int]] = defaultdict(list)
+    by_target: dict[str, list[int]] = defaultdict(list)
+    for i, link in enumerate(links):
+        by_source[link.upstream].append(i)
+        by_target[link.downstream].append(i)
+    unit = {key: (p.bottom - p.top) / p.value for key, p in placed.items()}
+    start, end = [0.0] * len(links), [0.0] * len(links)
+    for key, indices in by_source.items():
+        offset = placed[key].top
+        for i in sorted(indices, key=lambda i: placed[links[i].downstream].top):
+            start[i] = offset + unit[key] / 2
+            offset += unit[key]
+    for key, indices in by_target.items():
+        offset = placed[key].top
+        for i in sorted(indices, key=lambda i: placed[links[i].upstream].top):
+            end[i] = offset + unit[key] / 2
+            offset += unit[key]
+    return [(a + b) / 2 for a, b in zip(start, end, strict=True)]
