@@ -214,7 +214,7 @@ def compile_rule(
     return condition, tuple(dict.fromkeys(used))
 
 
-_OPERATORS: dict[type[exp.Expr], Callable[[Any, Any], Any]] = {
+_OPERATORS: dict[type[exp.Expression], Callable[[Any, Any], Any]] = {
     exp.EQ: operator.eq,
     exp.NEQ: operator.ne,
     exp.GT: operator.gt,
@@ -251,8 +251,8 @@ class _Columns:
         return self.value(name)
 
 
-def _rebuild(node: exp.Expr, columns: _Columns) -> Any:
-    def again(child: exp.Expr) -> Any:
+def _rebuild(node: exp.Expression, columns: _Columns) -> Any:
+    def again(child: exp.Expression) -> Any:
         return _rebuild(child, columns)
 
     if isinstance(node, exp.Paren):
@@ -297,7 +297,7 @@ def _rebuild(node: exp.Expr, columns: _Columns) -> Any:
     except Exception as exc:  # Ibis refuses mixed types, e.g. a string plus a number
         raise RuleError(f"'{node.sql()}' does not fit the columns' types: {_first_line(exc)}") from None
     if isinstance(node, exp.Func):
-        function = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
+        function = node.name if isinstance(node, exp.Anonymous) else str(node.sql_name())  # type: ignore[no-untyped-call]
         raise RuleError(f"function {function.lower()}() is not allowed in rules; use {RULE_LANGUAGE}")
     raise RuleError(f"'{node.sql()[:80]}' is not allowed in rules; use {RULE_LANGUAGE}")
 
