@@ -21,6 +21,10 @@ import pytest
 from phasegate.data import engines
 
 DATA = Path(__file__).parent.parent / "data"
+
+# The JVM's C1 compiler alone halves the CPU a short-lived local Spark spends compiling its own code
+# (C2 pays off only in jobs that run for minutes); this applies when these tests start the JVM.
+os.environ.setdefault("PYSPARK_SUBMIT_ARGS", '--driver-java-options "-XX:TieredStopAtLevel=1" pyspark-shell')
 POSTGRES_URL_VARIABLE = "PHASEGATE_TEST_POSTGRES_URL"
 NO_POSTGRES = (
     f"{POSTGRES_URL_VARIABLE} is not set: no PostgreSQL server for this run "

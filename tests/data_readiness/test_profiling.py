@@ -13,13 +13,14 @@ import pytest
 
 from phasegate.data import drift, profiling
 from phasegate.data.engines import opened, parse_location
-from phasegate.data.profiling import ColumnProfile, Histogram, Profile, column_type, profile
+from phasegate.data.profiling import ColumnProfile, Histogram, Profile, bin_counts, column_type, profile
+from phasegate.errors import InvalidInput
 
 from .conftest import DATA, EngineTable, arrow
 
 
 def mixed_frame() -> pd.DataFrame:
-    """Every logical type, with missing values, ties among the top values and a NaN pandas calls missing."""
+    """Every logical type, with missing values (NaN among them) and ties among the top values."""
     return pd.DataFrame(
         {
             "invoice": ["INV-00001234", "INV-00001235", None, "inv 77", "b", "a", "B", "b", ""],
@@ -41,11 +42,12 @@ def mixed_frame() -> pd.DataFrame:
     )
 
 
-def reference(frame: pd.DataFrame, **options: object) -> Profile:
+def reference(frame: pd.DataFrame, approximate: bool | None = None) -> Profile:
     """The frame's profile on an in-memory DuckDB, the engine the others are compared with."""
     con = ibis.duckdb.connect()
     try:
-        return profile(con.create_table("reference", ibis.memtable(arrow(frame))), engine="duckdb", **options)  # type: ignore[arg-type]
+        table = con.create_table("reference", ibis.memtable(arrow(frame)))
+        return profile(table, engine="duckdb", approximate=approximate)
     finally:
         con.disconnect()
 
@@ -166,6 +168,15 @@ def test_histograms_count_every_value_in_the_bins_drift_checks_use() -> None:
         assert column.histogram.counts == drift.histogram(column.histogram.edges, values), column.name
 
 
+def test_a_stored_nan_is_missing_as_pandas_reads_it() -> None:
+    con = ibis.duckdb.connect()
+    table = con.sql("SELECT * FROM (VALUES (1.0), ('NaN'::DOUBLE), (3.0), (NULL)) AS t(x)")
+
+    x = profile(table, engine="duckdb").column("x")
+
+    assert (x.count, x.nulls, x.distinct, x.max, x.mean) == (2, 2, 2, 3.0, 2.0)
+
+
 def test_a_constant_column_has_one_bin() -> None:
     result = reference(pd.DataFrame({"x": [3, 3, 3]}))
 
@@ -188,9 +199,8 @@ def test_above_the_exact_row_limit_counts_and_quantiles_are_estimated_and_say_so
     assert estimated.column("n").mean == exact.column("n").mean == 49.5
 
 
+@pytest.mark.parametrize("engine_table", ["sqlite", "postgres"], indirect=True)
 def test_engines_without_estimates_stay_exact_when_asked_to_estimate(engine_table: EngineTable) -> None:
-    if engine_table.name in ("duckdb", "spark"):
-        pytest.skip("DuckDB and Spark really estimate")
     frame = pd.DataFrame({"n": [1, 2, 2, 3]})
 
     result = profile(engine_table(frame), engine=engine_table.name, approximate=True)
@@ -225,6 +235,27 @@ def test_a_column_of_nothing_but_nulls_is_all_nulls(engine_table: EngineTable) -
         assert (column.count, column.nulls, column.null_rate, column.distinct) == (0, 3, 1.0, 0)
         assert column.mean is None and column.quantiles == {} and column.histogram is None
         assert column.top_values == [] and column.length_min is None
+
+
+def test_zoned_timestamps_read_in_utc_with_their_offset() -> None:
+    moments = ["2024-03-01 09:30+01:00", "2024-03-02 00:00+00:00"]
+
+    at = reference(pd.DataFrame({"at": pd.to_datetime(moments, utc=True)})).column("at")
+
+    assert (at.min, at.max) == ("2024-03-01T08:30:00+00:00", "2024-03-02T00:00:00+00:00")
+
+
+def test_bins_are_counted_for_given_edges_and_unknown_columns_are_named() -> None:
+    con = ibis.duckdb.connect()
+    table = con.create_table("t", ibis.memtable({"x": [0.0, 1.0, 1.5, 2.0, None]}))
+
+    assert bin_counts(table, {"x": [0.0, 1.0, 2.0]}) == {"x": [1, 3]}
+    with pytest.raises(InvalidInput) as raised:
+        bin_counts(table, {"y": [0.0, 1.0], "x": [0.0]})
+    assert [(p.field, p.message) for p in raised.value.problems] == [
+        ("y", "not in the table"),
+        ("x", "a histogram needs two edges or more"),
+    ]
 
 
 # -- snapshots ------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 The engine does the work and only aggregates come back: one query for every column's scalar
 statistics, one for the numeric histograms and one for the top values and shapes of text columns
-(plus, on engines without a quantile aggregate such as SQLite, one for the exact quantiles).
+(plus a row count on DuckDB and Spark when the caller leaves exactness to the size, and on engines
+without a quantile aggregate, such as SQLite, one for the exact quantiles).
 Floats that engines compute by different algorithms are rounded to 12 significant digits, so the
 same data gives the same profile on DuckDB, SQLite, PostgreSQL and Spark.
 """
@@ -10,7 +11,6 @@ same data gives the same profile on DuckDB, SQLite, PostgreSQL and Spark.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -154,12 +154,17 @@ def column_type(dtype: dtypes.DataType) -> LogicalType:
 def profile(table: ir.Table, *, engine: str, top: int = 10, approximate: bool | None = None) -> Profile:
     """Profile every column of the table in a few aggregate queries pushed down to its engine.
 
-    approximate=None estimates distinct counts and quantiles only above EXACT_ROW_LIMIT rows.
+    engine is the name the profile records (duckdb, sqlite, postgres, spark); top bounds the top
+    values and shapes kept per text column; approximate=None estimates distinct counts and
+    quantiles only above EXACT_ROW_LIMIT rows, and only engines that can estimate ever do.
     """
+    if top < 0:
+        raise InvalidInput("top counts values to keep", [Problem(f"{top} is negative", field="top")])
     backend = table.get_backend()
-    if approximate is None:
+    if backend.name not in APPROXIMATING_BACKENDS:
+        approximate = False
+    elif approximate is None:
         approximate = _fetch_one(table.count()) > EXACT_ROW_LIMIT
-    approximate = approximate and backend.name in APPROXIMATING_BACKENDS
     native_quantiles = backend.has_operation(ops.MultiQuantile)
     # Spark plans several COUNT(DISTINCT ...) by copying every row once per counted column (its Expand
     # operator), and an exact percentile over the copies costs several times a scan: there the
@@ -208,13 +213,15 @@ def profile(table: ir.Table, *, engine: str, top: int = 10, approximate: bool | 
 
 def bin_counts(table: ir.Table, edges: dict[str, list[float]]) -> dict[str, list[int]]:
     """Rows per histogram bin of each named numeric column, in one aggregate query (see Histogram)."""
-    unknown = [name for name in edges if name not in table.columns]
-    if unknown:
-        raise InvalidInput("no such column", [Problem("not in the table", field=name) for name in unknown])
+    problems = [Problem("not in the table", field=name) for name in edges if name not in table.columns]
+    short = [name for name, column_edges in edges.items() if len(column_edges) < 2]
+    problems += [Problem("a histogram needs two edges or more", field=name) for name in short]
+    if problems:
+        raise InvalidInput("cannot count these bins", problems)
     metrics = _bin_metrics(table, edges)
     result = _fetch_row(table.aggregate(**metrics)) if metrics else {}
     return {
-        name: [int(result[_bin_key(table, name, b)]) for b in range(len(column_edges) - 1)]
+        name: [int(result[_bin_key(table, name, b)] or 0) for b in range(len(column_edges) - 1)]
         for name, column_edges in edges.items()
     }
 
@@ -223,9 +230,10 @@ def _bin_metrics(table: ir.Table, edges: dict[str, list[float]]) -> dict[str, ir
     backend = table.get_backend()
     metrics: dict[str, ir.Scalar] = {}
     for name, column_edges in edges.items():
-        values = _values(table, name, backend).cast("float64")
-        for b, condition in enumerate(_bin_conditions(values, column_edges)):
-            metrics[_bin_key(table, name, b)] = values.count(where=condition)
+        bins = _bin_index(_values(table, name, backend).cast("float64"), column_edges)
+        for b in range(len(column_edges) - 1):
+            # SUM over one CASE per row: DuckDB runs 10 × columns COUNT(*) FILTER clauses ~8× slower.
+            metrics[_bin_key(table, name, b)] = (bins == b).sum()
     return metrics
 
 
@@ -364,18 +372,15 @@ def _edges(c: _Column, stats: dict[str, Any]) -> list[float]:
 def _histogram(c: _Column, edges: list[float], stats: dict[str, Any]) -> Histogram:
     if len(edges) == 2:
         return Histogram(edges=edges, counts=[int(stats[c.key("count")])])
-    return Histogram(edges=edges, counts=[int(stats[c.key(f"bin{b}")]) for b in range(len(edges) - 1)])
+    return Histogram(edges=edges, counts=[int(stats[c.key(f"bin{b}")] or 0) for b in range(len(edges) - 1)])
 
 
-def _bin_conditions(values: ir.FloatingColumn, edges: list[float]) -> list[ir.BooleanValue]:
-    """One condition per bin; the outer bins are open-ended, so each value falls in exactly one bin."""
-    inner = [ibis.literal(edge, type="float64") for edge in edges[1:-1]]
-    if not inner:
-        return [values.notnull()]
-    conditions = [values < inner[0]]
-    conditions += [(values >= low) & (values < high) for low, high in itertools.pairwise(inner)]
-    conditions.append(values >= inner[-1])
-    return conditions
+def _bin_index(values: ir.FloatingColumn, edges: list[float]) -> ir.IntegerColumn:
+    """The bin each value falls in, the number of inner edges at or below it; NULL for a missing value."""
+    inner = [(values < ibis.literal(edge, type="float64"), b) for b, edge in enumerate(edges[1:-1])]
+    missing = (values.isnull(), ibis.null("int16"))
+    index: ir.IntegerColumn = ibis.cases(missing, *inner, else_=len(edges) - 2).cast("int16")
+    return index
 
 
 def _top_values_and_shapes(
