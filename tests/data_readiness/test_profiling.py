@@ -300,3 +300,19 @@ def test_a_column_profile_is_plain_json() -> None:
 )
 def test_column_type_maps_engine_types_to_logical_types(dtype: dtypes.DataType, logical: str) -> None:
     assert column_type(dtype) == logical
+
+
+def test_above_a_million_rows_top_values_come_from_a_sample_scaled_back_up() -> None:
+    import ibis as ibis_
+
+    con = ibis_.duckdb.connect()
+    table = con.sql(
+        "SELECT CASE WHEN i % 10 < 5 THEN 'a' WHEN i % 10 < 8 THEN 'b' ELSE 'c' END AS grade "
+        "FROM range(1200000) t(i)"
+    )
+    result = profiling.profile(table, engine="duckdb")
+    grade = result.column("grade")
+    assert result.exact is False and grade.distinct_approximate
+    counts = dict(grade.top_values)
+    for value, share in (("a", 0.5), ("b", 0.3), ("c", 0.2)):
+        assert counts[value] == pytest.approx(share * 1_200_000, rel=0.05)

@@ -31,6 +31,7 @@ QUANTILES = {"p05": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95}
 HISTOGRAM_BINS = 10
 # Exact distinct counts and quantiles cost a hash set or a sort per column; up to a million rows that
 # is cheap on every engine, beyond it the sketches (HyperLogLog, t-digest) keep one pass fast.
+SAMPLE_SEED = 20261207
 EXACT_ROW_LIMIT = 1_000_000
 # Engines sum and divide in different orders (DuckDB and Spark in doubles, PostgreSQL in numeric),
 # which moves the last bits of a mean or standard deviation; 12 digits is far above that noise.
@@ -192,7 +193,15 @@ def profile(table: ir.Table, *, engine: str, top: int = 10, approximate: bool | 
         quantiles = _ranked_quantiles(table, numeric, {c.index: stats[c.key("count")] for c in numeric})
     histograms = {c.index: _histogram(c, edges[c.name], stats) for c in numeric if edges[c.name]}
     texts = [c for c in columns if c.type == "string" and stats[c.key("count")]]
-    top_values, shapes = _top_values_and_shapes(table, texts, top=top, backend_name=backend.name)
+    # Counting every distinct value of a near-unique text column is the costliest query of a profile;
+    # when the profile is approximate anyway, top values and shapes are counted on a random sample of
+    # about EXACT_ROW_LIMIT rows and scaled back up (the profile already says it is approximate).
+    sample = EXACT_ROW_LIMIT / rows if approximate and rows > EXACT_ROW_LIMIT else None
+    source = table.sample(sample, seed=SAMPLE_SEED) if sample else table
+    top_values, shapes = _top_values_and_shapes(source, texts, top=top, backend_name=backend.name)
+    if sample:
+        top_values = {k: [(v, round(n / sample)) for v, n in found] for k, found in top_values.items()}
+        shapes = {k: [(v, round(n / sample)) for v, n in found] for k, found in shapes.items()}
 
     profiles = [
         _column_profile(
