@@ -18,7 +18,7 @@ from typing import Any
 
 import ibis.expr.types as ir
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from phasegate.data import catalog, checking, contracts, engines, gaps, labels, pii, profiling, quality
 from phasegate.data import report as report_html
@@ -264,9 +264,14 @@ def audit_source(
     results = report.results if report is not None else []
     keys = [n for n, rule in contract.columns.items() if rule.unique] if contract is not None else []
     drafts = gaps.gaps_from(
-        results, dimensions, findings, declared_classification=spec.classification, declared_pii=spec.pii,
+        results,
+        dimensions,
+        findings,
+        declared_classification=spec.classification,
+        declared_pii=spec.pii,
         keys=keys + ([request.label_key] if request.label_key else []),
-        labels=[request.label] if request.label else [], contract=contract.id if contract else None,
+        labels=[request.label] if request.label else [],
+        contract=contract.id if contract else None,
         owner=source.owner,
     )
     audit_id = _new_id("audit")
@@ -505,8 +510,41 @@ def get_audit(session: Session, *, audit_id: str) -> DataAudit:
 
 def audits_of(session: Session, *, source_id: str) -> list[DataAudit]:
     """A source's audits, newest first."""
-    return list(
-        session.scalars(
-            select(DataAudit).where(DataAudit.source_id == source_id).order_by(DataAudit.created_at.desc())
-        )
+    # A list never needs each audit's whole report page: only the page that shows one does.
+    query = select(DataAudit).options(defer(DataAudit.report_html)).where(DataAudit.source_id == source_id)
+    return list(session.scalars(query.order_by(DataAudit.created_at.desc())))
+
+
+def update_gap(
+    session: Session,
+    *,
+    actor: Principal,
+    gap_id: int,
+    owner: str | None = None,
+    status: str | None = None,
+    note: str | None = None,
+) -> Gap:
+    """Give a gap an owner, or mark it resolved by hand (the next audit checks it again); audited."""
+    actor.require(Action.data_manage)
+    gap = session.get(Gap, gap_id)
+    if gap is None:
+        raise NotFound(f"no gap {gap_id}")
+    if status not in (None, "open", "resolved"):
+        raise InvalidInput("unknown status", [Problem("must be open or resolved", field="status")])
+    before = {"owner": gap.owner, "status": gap.status}
+    if owner is not None:
+        gap.owner = owner
+    if status is not None and status != gap.status:
+        gap.status, gap.resolved_at = status, now() if status == "resolved" else None
+    audit.record(
+        session,
+        actor=actor.name,
+        change=Change(
+            "data.gap.update",
+            "gap",
+            str(gap_id),
+            before,
+            {"owner": gap.owner, "status": gap.status, "note": note},
+        ),
     )
+    return gap

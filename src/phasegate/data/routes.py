@@ -13,9 +13,7 @@ from phasegate.data import audits, catalog, jobs
 from phasegate.data.models import DataAudit, DataSource, Gap, ProfileSnapshot
 from phasegate.data.report import render
 from phasegate.data.schemas import DataSourceSpec
-from phasegate.errors import InvalidInput, NotFound, Problem
 from phasegate.identity.roles import Action
-from phasegate.store import now
 
 router = APIRouter(prefix="/data", tags=["data"])
 
@@ -235,24 +233,8 @@ def update_gap(
     gap_id: int, body: GapChange, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Give a gap an owner, or mark it resolved by hand (the next audit checks it again)."""
-    from phasegate.identity import audit
-    from phasegate.identity.audit import Change
-
-    principal.require(Action.data_manage)
-    gap = session.get(Gap, gap_id)
-    if gap is None:
-        raise NotFound(f"no gap {gap_id}")
-    if body.status not in (None, "open", "resolved"):
-        raise InvalidInput("unknown status", [Problem("must be open or resolved", field="status")])
-    before = gap_view(gap)
-    if body.owner is not None:
-        gap.owner = body.owner
-    if body.status is not None and body.status != gap.status:
-        gap.status, gap.resolved_at = body.status, now() if body.status == "resolved" else None
-    audit.record(
-        session,
-        actor=principal.name,
-        change=Change("data.gap.update", "gap", str(gap_id), before, {**gap_view(gap), "note": body.note}),
+    gap = audits.update_gap(
+        session, actor=principal, gap_id=gap_id, owner=body.owner, status=body.status, note=body.note
     )
     session.commit()
     return gap_view(gap)

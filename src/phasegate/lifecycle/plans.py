@@ -358,6 +358,8 @@ def move_activity(session: Session, *, actor: Principal, activity_id: int, posit
     ordered.insert(max(0, min(position, len(ordered))), activity)
     for index, item in enumerate(ordered):
         item.position = index
+    # The plan's list is ordered by position when loaded; keep it so for whoever reads it next.
+    plan.activities.sort(key=lambda a: a.position)
     session.flush()
     audit.record(
         session,
@@ -403,3 +405,65 @@ def all_plans(session: Session, *, usecase_ids: Sequence[str] | None = None) -> 
     if usecase_ids:
         query = query.where(Plan.usecase_id.in_(list(usecase_ids)))
     return session.scalars(query).all()
+
+
+def phase_view(phase: PlanPhase) -> dict[str, Any]:
+    return {
+        "id": phase.phase_id,
+        "name": phase.name,
+        "objective": phase.objective,
+        "planned_start": phase.planned_start.isoformat(),
+        "planned_end": phase.planned_end.isoformat(),
+        "status": phase.status,
+        "continuous": phase.continuous,
+        "effort_share": phase.effort_share,
+        "owner": phase.owner,
+        "notes": phase.notes,
+        "criteria_version": phase.criteria_version,
+    }
+
+
+def plan_report(plan: Plan, *, today: date) -> dict[str, Any]:
+    """A plan with its phases, activities, critical path, and what is late or blocked."""
+    tasks = scheduled_tasks(plan)
+    critical: list[str] = []
+    finish = None
+    if tasks:
+        result = schedule.critical_path_schedule(tasks, start=plan.start)
+        critical, finish = result.critical_path, result.finish.isoformat()
+    forecasts = {f.id: f for f in schedule.forecast(tasks, today=today)} if tasks else {}
+    recommended = {p.phase_id: p.effort_share for p in plan.phases if p.effort_share is not None}
+    effort = schedule.effort_share(tasks, recommended) if tasks else []
+    activities = []
+    for activity in plan.activities:
+        seen = forecasts.get(str(activity.id))
+        activities.append(
+            {
+                **activity_view(activity),
+                "critical": str(activity.id) in critical,
+                "forecast_end": seen.forecast_end.isoformat() if seen else None,
+                "slippage_days": seen.slippage_days if seen else None,
+                "overdue": bool(seen and seen.overdue),
+            }
+        )
+    return {
+        "usecase": plan.usecase_id,
+        "playbook": plan.playbook_id,
+        "start": plan.start.isoformat(),
+        "finish": finish,
+        "phases": [phase_view(p) for p in plan.phases],
+        "activities": activities,
+        "critical_path": [int(i) for i in critical],
+        "late": [a["id"] for a in activities if a["overdue"] or (a["slippage_days"] or 0) > 0],
+        "blocked": [a["id"] for a in activities if a["status"] == "blocked"],
+        "effort": [
+            {
+                "phase": e.phase,
+                "hours": e.hours,
+                "share": e.share,
+                "recommended_share": e.recommended_share,
+                "difference": e.difference,
+            }
+            for e in effort
+        ],
+    }

@@ -15,7 +15,7 @@ from phasegate.identity.audit import Change
 from phasegate.identity.roles import Action
 from phasegate.identity.service import Principal
 from phasegate.lifecycle import plans, schedule, workbook
-from phasegate.lifecycle.models import Activity, Plan, PlanPhase
+from phasegate.lifecycle.models import Activity, Plan
 from phasegate.portfolio import service as portfolio_service
 from phasegate.portfolio.models import UseCase
 
@@ -79,27 +79,11 @@ def timeline(session: Session, *, filters: RoadmapFilters, today: date) -> list[
                 "business_unit": usecase.business_unit,
                 "owner": usecase.owner,
                 "current_phase": usecase.current_phase,
-                "phases": [phase_view(p) for p in plan.phases],
+                "phases": [plans.phase_view(p) for p in plan.phases],
                 "activities": activities,
             }
         )
     return items
-
-
-def phase_view(phase: PlanPhase) -> dict[str, Any]:
-    return {
-        "id": phase.phase_id,
-        "name": phase.name,
-        "objective": phase.objective,
-        "planned_start": phase.planned_start.isoformat(),
-        "planned_end": phase.planned_end.isoformat(),
-        "status": phase.status,
-        "continuous": phase.continuous,
-        "effort_share": phase.effort_share,
-        "owner": phase.owner,
-        "notes": phase.notes,
-        "criteria_version": phase.criteria_version,
-    }
 
 
 def rows_of(

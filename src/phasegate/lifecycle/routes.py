@@ -13,8 +13,7 @@ from phasegate.api import CurrentPrincipal, SessionDep
 from phasegate.errors import InvalidInput, Problem
 from phasegate.identity.roles import Action
 from phasegate.lifecycle import evidence as evidence_service
-from phasegate.lifecycle import gating, library, plans, roadmap, schedule
-from phasegate.lifecycle.models import Plan
+from phasegate.lifecycle import gating, library, plans, roadmap
 from phasegate.store import now
 
 router = APIRouter(tags=["lifecycle"])
@@ -47,52 +46,6 @@ class PlanStart(BaseModel):
     start: date
 
 
-def plan_view(plan: Plan, *, today: date) -> dict[str, Any]:
-    """A plan with its phases, activities, critical path, and what is late or blocked."""
-    tasks = plans.scheduled_tasks(plan)
-    critical: list[str] = []
-    finish = None
-    if tasks:
-        result = schedule.critical_path_schedule(tasks, start=plan.start)
-        critical, finish = result.critical_path, result.finish.isoformat()
-    forecasts = {f.id: f for f in schedule.forecast(tasks, today=today)} if tasks else {}
-    recommended = {p.phase_id: p.effort_share for p in plan.phases if p.effort_share is not None}
-    effort = schedule.effort_share(tasks, recommended) if tasks else []
-    activities = []
-    for activity in plan.activities:
-        seen = forecasts.get(str(activity.id))
-        activities.append(
-            {
-                **plans.activity_view(activity),
-                "critical": str(activity.id) in critical,
-                "forecast_end": seen.forecast_end.isoformat() if seen else None,
-                "slippage_days": seen.slippage_days if seen else None,
-                "overdue": bool(seen and seen.overdue),
-            }
-        )
-    return {
-        "usecase": plan.usecase_id,
-        "playbook": plan.playbook_id,
-        "start": plan.start.isoformat(),
-        "finish": finish,
-        "phases": [roadmap.phase_view(p) for p in plan.phases],
-        "activities": activities,
-        "critical_path": [int(i) for i in critical],
-        "late": [a["id"] for a in activities if a["overdue"] or (a["slippage_days"] or 0) > 0],
-        "blocked": [a["id"] for a in activities if a["status"] == "blocked"],
-        "effort": [
-            {
-                "phase": e.phase,
-                "hours": e.hours,
-                "share": e.share,
-                "recommended_share": e.recommended_share,
-                "difference": e.difference,
-            }
-            for e in effort
-        ],
-    }
-
-
 @router.post("/usecases/{usecase_id}/plan", status_code=status.HTTP_201_CREATED)
 def start_plan(
     usecase_id: str, body: PlanStart, session: SessionDep, principal: CurrentPrincipal
@@ -102,14 +55,14 @@ def start_plan(
         session, actor=principal, usecase_id=usecase_id, playbook_id=body.playbook, start_on=body.start
     )
     session.commit()
-    return plan_view(plan, today=now().date())
+    return plans.plan_report(plan, today=now().date())
 
 
 @router.get("/usecases/{usecase_id}/plan")
 def read_plan(usecase_id: str, session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """The plan: phases, activities, critical path, slippage and effort against the playbook."""
     principal.require(Action.read, usecase_id)
-    return plan_view(plans.get(session, usecase_id=usecase_id), today=now().date())
+    return plans.plan_report(plans.get(session, usecase_id=usecase_id), today=now().date())
 
 
 class ActivityBody(BaseModel):
@@ -394,4 +347,4 @@ def advance_phase(
         session, actor=principal, usecase_id=usecase_id, override_reason=body.override_reason
     )
     session.commit()
-    return {"usecase": usecase_id, "phase": roadmap.phase_view(phase)}
+    return {"usecase": usecase_id, "phase": plans.phase_view(phase)}

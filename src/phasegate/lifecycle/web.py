@@ -1,6 +1,6 @@
 """The lifecycle's pages: a use case's phases, Gantt chart, activities and gate; the portfolio roadmap.
 
-Every number comes from the same service functions as the API (``routes.plan_view``,
+Every number comes from the same service functions as the API (``plans.plan_report``,
 ``gating.check``, ``roadmap.timeline``), so the pages and ``/api/v1`` cannot disagree.
 """
 
@@ -347,7 +347,7 @@ def _add_form(view: Mapping[str, Any]) -> ActivityForm:
 
 def _plan_context(session: Session, usecase_id: str, today: date) -> dict[str, Any]:
     """What the activities section shows: the plan's activities in order and its forms, nothing said yet."""
-    view = routes.plan_view(plans.get(session, usecase_id=usecase_id), today=today)
+    view = plans.plan_report(plans.get(session, usecase_id=usecase_id), today=today)
     return {
         "plan": view,
         "rows": activity_rows(view, today),
@@ -413,7 +413,7 @@ def lifecycle_page(
 
 def _row_of(session: Session, usecase_id: str, activity_id: int) -> dict[str, Any]:
     today = now().date()
-    view = routes.plan_view(plans.get(session, usecase_id=usecase_id), today=today)
+    view = plans.plan_report(plans.get(session, usecase_id=usecase_id), today=today)
     return next(r for r in activity_rows(view, today) if r["id"] == activity_id)
 
 
@@ -592,9 +592,6 @@ def move_activity(
         moved = plans.move_activity(session, actor=principal, activity_id=activity_id, position=position)
         place = moved.position + 1
         session.commit()
-        # The session keeps what it loaded after a commit: the plan's list of activities is still in the
-        # old order, so it is read again, in the new one.
-        session.expire_all()
     except PhasegateError as error:
         session.rollback()
         if not is_htmx(request):

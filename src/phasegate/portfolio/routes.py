@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, Body, File, Form, Query, Request, Response, UploadFile, status
 
 from phasegate.api import CurrentPrincipal, SessionDep
 from phasegate.errors import InvalidInput, Problem
@@ -13,7 +13,6 @@ from phasegate.portfolio import importing, scoring, views
 from phasegate.portfolio import service as portfolio_service
 from phasegate.portfolio.presets import get_preset
 from phasegate.portfolio.schemas import UseCaseSpec
-from phasegate.settings import get_settings
 
 router = APIRouter(tags=["portfolio"])
 
@@ -105,19 +104,21 @@ def read_roi(usecase_id: str, session: SessionDep, principal: CurrentPrincipal) 
 
 
 @router.get("/scoring-models")
-def list_scoring_models(principal: CurrentPrincipal) -> dict[str, Any]:
+def list_scoring_models(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
     """The scoring models a ranking can use."""
     principal.require(Action.read)
-    models = scoring.available_models(_scoring_config())
+    models = scoring.available_models(_scoring_config(request))
     return {"data": [{"name": m.name, "description": m.description} for m in models.values()]}
 
 
-def _scoring_config() -> dict[str, Any]:
-    return {"weights": get_settings().scoring_weights}
+def _scoring_config(request: Request) -> dict[str, Any]:
+    # The application's own settings, as the pages read them, so both doors rank alike.
+    return {"weights": request.app.state.settings.scoring_weights}
 
 
 @router.get("/portfolio/rank")
 def rank_portfolio(
+    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     model: str = "product",
@@ -130,10 +131,10 @@ def rank_portfolio(
     ranking = portfolio_service.rank(
         session,
         model_name=model,
-        config=_scoring_config(),
+        config=_scoring_config(request),
         filters=_filters(status_, business_unit, risk_tier, None, None),
     )
-    chosen = scoring.get_model(model, _scoring_config())
+    chosen = scoring.get_model(model, _scoring_config(request))
     return {
         "model": chosen.name,
         "description": chosen.description,

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from phasegate.errors import NotFound
 from phasegate.portfolio import risk
-from phasegate.portfolio.schemas import RiskTier, UseCaseSpec
+from phasegate.portfolio.schemas import RiskTier, Scores, UseCaseSpec
 from phasegate.settings import DEFAULT_WEIGHTS
 
 ENTRY_POINT_GROUP = "phasegate.scoring_models"
@@ -144,16 +144,14 @@ class ValueFeasibilityRiskModel(ScoringModel):
         if assessment.tier is RiskTier.prohibited:
             stop = Component("risk discount (prohibited)", 0.0, None, 0.0)
             return ScoreResult(0.0, (stop,), "risk tier prohibited (EU AI Act class prohibited) = 0", ())
-        value, scores = spec.scores.business_value, spec.scores
-        feasible = [v for v in (scores.technical_feasibility, scores.data_readiness) if v is not None]
+        value, feasibility = spec.scores.business_value, feasibility_of(spec.scores)
         missing = [
             *(["scores.business_value"] if value is None else []),
-            *([] if feasible else ["scores.technical_feasibility or scores.data_readiness"]),
+            *([] if feasibility is not None else ["scores.technical_feasibility or scores.data_readiness"]),
             *(f"risk.{m}" for m in assessment.missing if assessment.tier is None),
         ]
-        if value is None or not feasible or assessment.tier is None:
+        if value is None or feasibility is None or assessment.tier is None:
             return ScoreResult(None, (), "", tuple(missing))
-        feasibility = fmean(feasible)
         discount = self.DISCOUNT[assessment.tier]
         total = round(value * feasibility * discount, DECIMALS)
         components = (
@@ -163,6 +161,13 @@ class ValueFeasibilityRiskModel(ScoringModel):
         )
         formula = f"{value} {TIMES} {plain(feasibility)} {TIMES} {plain(discount)} = {plain(total)}"
         return ScoreResult(total, components, formula, ())
+
+
+def feasibility_of(scores: Scores) -> float | None:
+    """Feasibility as value-feasibility-risk and the portfolio chart read it: the mean of technical
+    feasibility and data readiness, whichever are scored; None when neither is."""
+    given = [v for v in (scores.technical_feasibility, scores.data_readiness) if v is not None]
+    return fmean(given) if given else None
 
 
 BUILT_INS: tuple[type[ScoringModel], ...] = (ProductModel, WeightedModel, ValueFeasibilityRiskModel)

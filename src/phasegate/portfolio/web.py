@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from statistics import fmean
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -19,7 +18,7 @@ from phasegate.portfolio import risk as risk_
 from phasegate.portfolio import scoring, views
 from phasegate.portfolio import service as portfolio_service
 from phasegate.portfolio.models import UseCase
-from phasegate.portfolio.schemas import RiskTier, Status
+from phasegate.portfolio.schemas import RiskTier, Scores, Status
 from phasegate.settings import Settings
 from phasegate.web import charts
 from phasegate.web.auth import PAGE_HEADERS, PagePrincipal
@@ -154,16 +153,15 @@ def sorted_rows(rows: list[dict[str, Any]], column: Column, direction: str) -> l
 
 def _bubble(row: dict[str, Any]) -> charts.Bubble | str:
     """The row as a bubble, or the reason it cannot be one."""
-    scores = row["scores"]
-    feasible = [scores[k] for k in ("technical_feasibility", "data_readiness") if scores.get(k) is not None]
-    value = scores.get("business_value")
-    if value is None and not feasible:
+    scores = Scores.model_validate(row["scores"])
+    feasible, value = scoring.feasibility_of(scores), scores.business_value
+    if value is None and feasible is None:
         return "no business value, technical feasibility or data readiness score"
     if value is None:
         return "no business value score"
-    if not feasible:
+    if feasible is None:
         return "no technical feasibility or data readiness score"
-    return charts.Bubble(id=row["id"], name=row["name"], url=row["url"], feasibility=fmean(feasible),
+    return charts.Bubble(id=row["id"], name=row["name"], url=row["url"], feasibility=feasible,
                          value=float(value), net_annual_value=row["net_annual_value"],
                          risk_tier=row["risk_tier"])
 
