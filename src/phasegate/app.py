@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from phasegate import __version__, kinds
 from phasegate.api import API_PREFIX, install_error_handlers
 from phasegate.data import routes as data_routes
+from phasegate.evaluation import routes as evaluation_routes
 from phasegate.identity import routes as identity_routes
 from phasegate.identity.service import Principal
 from phasegate.lifecycle import routes as lifecycle_routes
@@ -40,6 +41,7 @@ def create_app(
     app.include_router(portfolio_routes.router, prefix=API_PREFIX)
     app.include_router(lifecycle_routes.router, prefix=API_PREFIX)
     app.include_router(data_routes.router, prefix=API_PREFIX)
+    app.include_router(evaluation_routes.router, prefix=API_PREFIX)
     app.include_router(kinds.router, prefix=API_PREFIX)
     if web:
         from phasegate.web import mount_web

@@ -13,6 +13,7 @@ from phasegate.console import err, fail, out, print_json
 from phasegate.data import cli as data_cli
 from phasegate.demo import cli as demo_cli
 from phasegate.errors import InvalidInput, Problem
+from phasegate.evaluation import cli as evaluation_cli
 from phasegate.identity import cli as identity_cli
 from phasegate.lifecycle import cli as lifecycle_cli
 from phasegate.portfolio import cli as portfolio_cli
@@ -114,6 +115,7 @@ identity_cli.register(app)
 portfolio_cli.register(app)
 lifecycle_cli.register(app)
 data_cli.register(app)
+evaluation_cli.register(app)
 demo_cli.register(app)
 
 

@@ -18,6 +18,9 @@ from phasegate.data import audits, catalog
 from phasegate.data.models import DataJob, Gap
 from phasegate.data.schemas import DataSourceSpec
 from phasegate.errors import NotFound
+from phasegate.evaluation import registry, runs
+from phasegate.evaluation.models import ReplayRun
+from phasegate.evaluation.schemas import EvaluationRequest, ModelVersionSpec
 from phasegate.identity.roles import Role
 from phasegate.identity.service import Principal, local_operator
 from phasegate.lifecycle import evidence as evidence_service
@@ -38,10 +41,21 @@ AUDITORS = frozenset({Role.admin, Role.program_lead, Role.risk_owner})
 ADMIN = frozenset({Role.admin})
 DATA_MANAGERS = frozenset({Role.admin, Role.program_lead, Role.technical_owner})
 DATA_AUDITORS = frozenset({Role.admin, Role.program_lead, Role.technical_owner, Role.risk_owner})
+MODEL_MANAGERS = frozenset({Role.admin, Role.program_lead, Role.technical_owner})
+MODEL_APPROVERS = frozenset({Role.admin, Role.program_lead, Role.use_case_owner, Role.risk_owner})
+REPLAY_REVIEWERS = frozenset(
+    {Role.admin, Role.program_lead, Role.use_case_owner, Role.risk_owner, Role.reviewer}
+)
 # The ninety-day playbook's first gate ends with `approval: risk`: only a risk owner signs, not an admin.
 RISK_ONLY = frozenset({Role.risk_owner})
 
 CSV = b"id,name\nmatrix-import,Imported in the role matrix\n"
+REPLAY_SUITE = (
+    '{"suite": "matrix", "version": "1.0.0", "identities": {"ann": ["staff"]}, '
+    '"sources": {"handbook": {"visible_to": ["staff"]}}}\n'
+    '{"id": "c1", "prompt": "Holidays?", "identity": "ann", "expected_facts": [], '
+    '"allowed_sources": ["handbook"], "expected_behaviour": "answer"}\n'
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,9 @@ class Seeded:
     audit_id: str
     gap_id: int
     job_id: str
+    evaluation_id: str
+    replay_id: str
+    folder: Path
 
 
 Request = Callable[[str, Seeded], dict[str, Any]]
@@ -147,6 +164,71 @@ MATRIX: dict[tuple[str, str], tuple[frozenset[Role], Request]] = {
     ("GET", "/api/v1/data/gaps"): (ANY, lambda role, s: {}),
     ("PATCH", "/api/v1/data/gaps/{gap_id}"): (DATA_MANAGERS, lambda role, s: {"json": {"owner": role}}),
     ("GET", "/api/v1/data/lineage"): (ANY, lambda role, s: {}),
+    ("GET", "/api/v1/usecases/{usecase_id}/models"): (ANY, lambda role, s: {}),
+    ("POST", "/api/v1/usecases/{usecase_id}/models"): (
+        MODEL_MANAGERS,
+        lambda role, s: {"json": {"name": f"m-{role}", "version": "1.0.0", "kind": "predictions"}},
+    ),
+    ("POST", "/api/v1/usecases/{usecase_id}/models/mlflow"): (
+        MODEL_MANAGERS,
+        lambda role, s: {
+            "json": {"tracking_uri": f"file://{s.folder}/no-mlruns", "model_uri": "models:/x/1"}
+        },
+    ),
+    ("GET", "/api/v1/usecases/{usecase_id}/models/{version}"): (ANY, lambda role, s: {}),
+    ("POST", "/api/v1/usecases/{usecase_id}/models/{version}/status"): (
+        MODEL_APPROVERS,
+        lambda role, s: {"json": {"status": "approved"}},
+    ),
+    ("GET", "/api/v1/usecases/{usecase_id}/models/{version}/card"): (ANY, lambda role, s: {}),
+    ("GET", "/api/v1/usecases/{usecase_id}/models/{version}/card.md"): (ANY, lambda role, s: {}),
+    ("PUT", "/api/v1/usecases/{usecase_id}/models/{version}/card"): (
+        MODEL_MANAGERS,
+        lambda role, s: {"json": {"sections": {"limitations": f"Written by {role}"}}},
+    ),
+    ("POST", "/api/v1/usecases/{usecase_id}/evaluations"): (
+        MODEL_MANAGERS,
+        lambda role, s: {
+            "json": {
+                "model": "1.0.0",
+                "data": "target_data",
+                "label": "label",
+                "prediction": "predicted",
+                "resamples": 100,
+            }
+        },
+    ),
+    ("GET", "/api/v1/usecases/{usecase_id}/evaluations"): (ANY, lambda role, s: {}),
+    ("GET", "/api/v1/evaluations/{evaluation_id}"): (ANY, lambda role, s: {}),
+    ("GET", "/api/v1/usecases/{usecase_id}/evaluation-threshold"): (ANY, lambda role, s: {}),
+    ("POST", "/api/v1/usecases/{usecase_id}/loadtests"): (
+        MODEL_MANAGERS,
+        # Nothing listens on the discard port: the test runs, measures connection errors, and is stored.
+        lambda role, s: {
+            "json": {
+                "url": "http://127.0.0.1:9/",
+                "rps": 5,
+                "duration": 0.2,
+                "payloads": [{"x": 1}],
+                "timeout": 1,
+            }
+        },
+    ),
+    ("GET", "/api/v1/usecases/{usecase_id}/loadtests"): (ANY, lambda role, s: {}),
+    ("POST", "/api/v1/usecases/{usecase_id}/replays"): (
+        MODEL_MANAGERS,
+        lambda role, s: {"json": {"url": "http://127.0.0.1:9/", "probes": False, "suite": REPLAY_SUITE}},
+    ),
+    ("GET", "/api/v1/usecases/{usecase_id}/replays"): (ANY, lambda role, s: {}),
+    ("GET", "/api/v1/replays/{replay_id}"): (ANY, lambda role, s: {}),
+    ("PUT", "/api/v1/replays/{replay_id}/reviews/{case_id}"): (
+        REPLAY_REVIEWERS,
+        lambda role, s: {
+            "json": {
+                "scores": {"correctness": 5, "source_support": 5, "format_fit": 4, "policy_alignment": 5}
+            }
+        },
+    ),
 }
 
 
@@ -201,12 +283,64 @@ def seed(store: Store, folder: Path) -> Seeded:
             ]
         workbook = roadmap.export_workbook(session, filters=roadmap.RoadmapFilters(usecase_ids=("target",)))
         audit_id, gap_id, job_id = _seed_data(session, operator, folder)
-        return Seeded(plan.activities[0].id, records[-1].id, workbook, audit_id, gap_id, job_id)
+        evaluation_id, replay_id = _seed_evaluation(session, operator)
+        return Seeded(
+            plan.activities[0].id,
+            records[-1].id,
+            workbook,
+            audit_id,
+            gap_id,
+            job_id,
+            evaluation_id,
+            replay_id,
+            folder,
+        )
+
+
+def _seed_evaluation(session: Session, operator: Principal) -> tuple[str, str]:
+    """A predictions version 1.0.0 of `target`, evaluated once, and a replay run with case c1 sampled."""
+    if not registry.list_versions(session, usecase_id="target"):
+        registry.register(
+            session,
+            actor=operator,
+            usecase_id="target",
+            spec=ModelVersionSpec(name="seeded", version="1.0.0", kind="predictions"),
+        )
+    done = runs.list_runs(session, usecase_id="target")
+    evaluation_id = (
+        done[0].id
+        if done
+        else runs.run_evaluation(
+            session,
+            actor=operator,
+            usecase_id="target",
+            request=EvaluationRequest(
+                model="1.0.0", data="target_data", label="label", prediction="predicted", resamples=100
+            ),
+        ).id
+    )
+    replay = session.get(ReplayRun, "rp-seed")
+    if replay is None:
+        session.add(
+            ReplayRun(
+                id="rp-seed",
+                usecase_id="target",
+                url="http://127.0.0.1:9/",
+                suite="matrix",
+                suite_version="1.0.0",
+                result={},
+                outcomes=[],
+                sample=["c1"],
+                created_by="seed",
+            )
+        )
+        session.flush()
+    return evaluation_id, "rp-seed"
 
 
 def _seed_data(session: Session, operator: Principal, folder: Path) -> tuple[str, int, str]:
     csv = folder / "target.csv"
-    csv.write_text("id,amount\n1,10\n2,20\n")
+    csv.write_text("id,amount,label,predicted\n1,10,yes,yes\n2,20,no,yes\n3,30,yes,no\n4,40,no,no\n")
     try:
         catalog.get_source(session, source_id="target_data")
     except NotFound:
@@ -260,6 +394,10 @@ def _url(path: str, seeded: Seeded) -> str:
         .replace("{job_id}", seeded.job_id)
         .replace("{audit_id}", seeded.audit_id)
         .replace("{gap_id}", str(seeded.gap_id))
+        .replace("{version}", "1.0.0")
+        .replace("{evaluation_id}", seeded.evaluation_id)
+        .replace("{replay_id}", seeded.replay_id)
+        .replace("{case_id}", "c1")
     )
 
 

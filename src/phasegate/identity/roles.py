@@ -68,6 +68,10 @@ class Action(StrEnum):
     phase_override = "phase.override"
     data_manage = "data.manage"
     data_audit = "data.audit"
+    model_manage = "model.manage"
+    model_approve = "model.approve"
+    evaluation_run = "evaluation.run"
+    replay_review = "replay.review"
 
 
 _EDITORS = {Role.admin, Role.program_lead, Role.use_case_owner, Role.technical_owner, Role.risk_owner}
@@ -93,6 +97,15 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     # The catalog and contracts are the data engineers' (technical owners') and the leads'.
     Action.data_manage: frozenset({Role.admin, Role.program_lead, Role.technical_owner}),
     Action.data_audit: frozenset({Role.admin, Role.program_lead, Role.technical_owner, Role.risk_owner}),
+    # Model versions are the ML engineers' (technical owners') to register and evaluate; approving one
+    # for use is a judgement for the people accountable for the outcome and its risk.
+    Action.model_manage: frozenset({Role.admin, Role.program_lead, Role.technical_owner}),
+    Action.model_approve: frozenset({Role.admin, Role.program_lead, Role.use_case_owner, Role.risk_owner}),
+    Action.evaluation_run: frozenset({Role.admin, Role.program_lead, Role.technical_owner}),
+    # Rubric review of replayed answers is domain work; the owners may review too.
+    Action.replay_review: frozenset(
+        {Role.admin, Role.program_lead, Role.use_case_owner, Role.risk_owner, Role.reviewer}
+    ),
 }
 
 

@@ -1,0 +1,1 @@
+"""Evaluation: model versions, evaluation runs, load tests and replay suites."""
