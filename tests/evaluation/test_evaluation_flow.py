@@ -518,3 +518,46 @@ def test_a_load_test_through_the_api_becomes_the_integration_gate_evidence(
     bad = app_client.post("/api/v1/usecases/triage/loadtests", json={**body, "url": "ftp://x"}, headers=admin)
     assert bad.status_code == 422
     assert app_client.get("/api/v1/usecases/triage/loadtests", headers=admin).json()["count"] == 1
+
+
+def test_regression_and_ranking_runs_match_scikit_learn(
+    app_client: TestClient, admin: dict[str, str], tmp_path: Path
+) -> None:
+    from sklearn.metrics import mean_absolute_error, ndcg_score
+
+    rng = np.random.default_rng(3)
+    rows = 240
+    frame = pd.DataFrame(
+        {
+            "query": np.repeat([f"q{i}" for i in range(24)], 10),
+            "relevance": rng.integers(0, 3, rows),
+            "score": rng.random(rows).round(6),
+            "amount": rng.gamma(2.0, 50.0, rows).round(2),
+        }
+    )
+    frame["forecast"] = (frame["amount"] * rng.normal(1.0, 0.1, rows)).round(2)
+    path = tmp_path / "ranked.csv"
+    frame.to_csv(path, index=False)
+    setup_usecase(app_client, admin, path)
+    register(app_client, admin, name="m", version="1.0.0", kind="predictions")
+    common = {"model": "1.0.0", "data": "scored", "resamples": 200}
+    regression = app_client.post(
+        "/api/v1/usecases/triage/evaluations",
+        json={**common, "label": "amount", "prediction": "forecast"},
+        headers=admin,
+    )
+    assert regression.status_code == 201, regression.text
+    assert regression.json()["task"] == "regression"
+    mae = regression.json()["metrics"]["mae"]
+    assert mae["value"] == pytest.approx(mean_absolute_error(frame["amount"], frame["forecast"]), abs=1e-9)
+    ranking = app_client.post(
+        "/api/v1/usecases/triage/evaluations",
+        json={**common, "label": "relevance", "score": "score", "query": "query", "k": 5},
+        headers=admin,
+    )
+    assert ranking.status_code == 201, ranking.text
+    assert ranking.json()["task"] == "ranking"
+    truth = frame["relevance"].to_numpy().reshape(24, 10)
+    scores = frame["score"].to_numpy().reshape(24, 10)
+    expected = ndcg_score(truth, scores, k=5)
+    assert ranking.json()["metrics"]["ndcg_at_k"]["value"] == pytest.approx(expected, abs=1e-9)

@@ -213,8 +213,17 @@ def _print_run(run: dict[str, Any]) -> None:
         out.print(f"against {comparison['against']}: {comparison['summary']}", markup=False)
     fairness = run.get("fairness")
     if fairness:
-        out.print(f"largest disparity between segments: {fairness.get('max_disparity')}", markup=False)
+        at = fairness.get("max_disparity_at") or {}
+        largest = fairness.get("max_disparity")
+        where = f" ({at['measure']} by {at['attribute']})" if at else ""
+        shown = "none to judge" if largest is None else f"{largest:.3f}{where}"
+        out.print(f"largest disparity between segments: {shown}", markup=False)
         for attribute, detail in fairness.get("attributes", {}).items():
+            gaps = ", ".join(
+                f"{measure} {gap['difference']['value']:.3f} (ratio {gap['ratio']['value']:.2f})"
+                for measure, gap in detail.get("disparities", {}).items()
+            )
+            out.print(f"  {attribute}: {gaps or 'fewer than two groups to compare'}", markup=False)
             small = [g for g, v in detail.get("groups", {}).items() if v.get("too_small")]
             if small:
                 out.print(f"  {attribute}: too few records to judge {', '.join(small)}", markup=False)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from phasegate.data import audits as data_audits
 from phasegate.data import catalog
 from phasegate.errors import InvalidInput, Problem
-from phasegate.evaluation import bootstrap, fairness, predictors, registry, thresholds
+from phasegate.evaluation import bootstrap, fairness, metrics, predictors, registry, thresholds
 from phasegate.evaluation.models import EvaluationRun, ModelVersion
 from phasegate.evaluation.schemas import EvaluationRequest
 from phasegate.identity import audit
@@ -398,13 +398,12 @@ def _ranking(
             [Problem("name --query and --score (or a model that gives scores)", field="query")],
         )
     relevance = _numbers(list(frame[request.label]), "label", "relevance labels")
-    scores = np.asarray(outputs.scores, dtype=float)
-    queries = frame[request.query].to_numpy()
-    order = {q: i for i, q in enumerate(dict.fromkeys(queries))}
-    index = np.array([order[q] for q in queries])
+    relevance_by_query, scores_by_query = metrics.by_query(
+        frame[request.query].to_numpy(), relevance, np.asarray(outputs.scores, dtype=float)
+    )
     report = bootstrap.ranking_report(
-        [relevance[index == i] for i in range(len(order))],
-        [scores[index == i] for i in range(len(order))],
+        relevance_by_query,
+        scores_by_query,
         k=request.k,
         resamples=request.resamples,
         seed=request.seed,
