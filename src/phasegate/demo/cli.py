@@ -12,7 +12,9 @@ import yaml
 
 from phasegate.client import ApiError, Client
 from phasegate.commands import api
-from phasegate.console import out
+from phasegate.console import err, out
+from phasegate.demo import evaluation
+from phasegate.settings import get_settings
 
 demo = typer.Typer(help="The demo portfolio.", no_args_is_help=True)
 
@@ -44,6 +46,7 @@ PLANS = (
     ("it-incident-summaries", "ninety-day", -20),
     ("hr-policy-assistant", "four-phase", -10),
     ("expense-anomaly-detection", "five-phase", 14),
+    ("income-prescreen", "five-phase", -45),
 )
 
 
@@ -113,8 +116,18 @@ def load(
     with api(ctx) as client:
         usecases, federal = load_portfolio(client)
         load_plans(client)
+        with err.status("training and evaluating the demo model on UCI Adult", spinner="dots"):
+            run = evaluation.load_evaluation(client, get_settings().home)
         password, token = ensure_admin(client, admin)
     out.print(f"demo portfolio: {usecases} use cases, and {federal} from the 2025 federal AI inventory")
+    if run is not None:
+        precision = run["metrics"]["precision"]
+        out.print(
+            f"demo evaluation of income-prescreen: precision {precision['value']:.3f} "
+            f"(95 % interval {precision['ci_low']:.3f} to {precision['ci_high']:.3f}), "
+            f"largest disparity between segments {run['max_disparity'] or 0:.3f}",
+            markup=False,
+        )
     out.print(f"web login:  {admin} / {password}", markup=False)
     out.print(f"API token:  {token}", markup=False)
     out.print(
