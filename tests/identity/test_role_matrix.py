@@ -190,7 +190,7 @@ MATRIX: dict[tuple[str, str], tuple[frozenset[Role], Request]] = {
         MODEL_MANAGERS,
         lambda role, s: {
             "json": {
-                "model": "1.0.0",
+                "model": "seeded@1.0.0",
                 "data": "target_data",
                 "label": "label",
                 "prediction": "predicted",
@@ -315,7 +315,7 @@ def _seed_evaluation(session: Session, operator: Principal) -> tuple[str, str]:
             actor=operator,
             usecase_id="target",
             request=EvaluationRequest(
-                model="1.0.0", data="target_data", label="label", prediction="predicted", resamples=100
+                model="seeded@1.0.0", data="target_data", label="label", prediction="predicted", resamples=100
             ),
         ).id
     )
@@ -394,7 +394,7 @@ def _url(path: str, seeded: Seeded) -> str:
         .replace("{job_id}", seeded.job_id)
         .replace("{audit_id}", seeded.audit_id)
         .replace("{gap_id}", str(seeded.gap_id))
-        .replace("{version}", "1.0.0")
+        .replace("{version}", "seeded@1.0.0")
         .replace("{evaluation_id}", seeded.evaluation_id)
         .replace("{replay_id}", seeded.replay_id)
         .replace("{case_id}", "c1")

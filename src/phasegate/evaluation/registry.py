@@ -26,7 +26,8 @@ from phasegate.portfolio import service as portfolio_service
 from phasegate.store import now
 
 
-def _require(session: Session, actor: Principal, action: Action, usecase_id: str) -> None:
+def require(session: Session, actor: Principal, action: Action, usecase_id: str) -> None:
+    """Refuse unless the caller's global or use-case roles (owner fields included) permit the action."""
     usecase = portfolio_service.get(session, usecase_id=usecase_id)
     actor.require(action, usecase_id, portfolio_service.ownership_roles(usecase, actor))
 
@@ -80,7 +81,7 @@ def register(
     session: Session, *, actor: Principal, usecase_id: str, spec: ModelVersionSpec, origin: str = "registered"
 ) -> ModelVersion:
     """Register a version; its training data's fingerprint comes from that source's newest audit."""
-    _require(session, actor, Action.model_manage, usecase_id)
+    require(session, actor, Action.model_manage, usecase_id)
     problems = []
     if spec.kind in ("python", "http", "openai") and not spec.uri:
         problems.append(Problem(f"a {spec.kind} model needs a uri", field="uri"))
@@ -181,7 +182,7 @@ def set_status(
     session: Session, *, actor: Principal, version: ModelVersion, status: str, reason: str | None
 ) -> ModelVersion:
     """Approve, reject or retire a version; the reason is kept and audited."""
-    _require(session, actor, Action.model_approve, version.usecase_id)
+    require(session, actor, Action.model_approve, version.usecase_id)
     if status in ("rejected", "retired") and not reason:
         raise InvalidInput("say why", [Problem(f"a version {status} needs a reason", field="reason")])
     before = {"status": version.status, "reason": version.status_reason}
@@ -207,7 +208,7 @@ def edit_card(
     session: Session, *, actor: Principal, version: ModelVersion, sections: dict[str, str]
 ) -> ModelVersion:
     """Write sections of the card over the generated ones; an empty text gives a section back."""
-    _require(session, actor, Action.model_manage, version.usecase_id)
+    require(session, actor, Action.model_manage, version.usecase_id)
     before = dict(version.card)
     card = dict(version.card)
     for name, text in sections.items():
@@ -258,6 +259,23 @@ def card_sections(session: Session, *, version: ModelVersion) -> dict[str, dict[
         for name in CARD_SECTIONS
     }
 
+
+READING_ORDER = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "pr_auc",
+    "ece",
+    "mae",
+    "rmse",
+    "mape",
+    "precision_at_k",
+    "recall_at_k",
+    "mrr",
+    "ndcg_at_k",
+)
 
 TITLES = {
     "model_details": "Model details",
@@ -330,7 +348,11 @@ def _evaluation(run: EvaluationRun | None) -> str:
     if run is None:
         return "Not evaluated yet."
     lines = [f"Newest run {run.id} on `{run.source_id}`, {run.rows:,} records, {run.created_at:%Y-%m-%d}:"]
-    for name, estimate in run.performance.get("metrics", {}).items():
+    found = run.performance.get("metrics", {})
+    # Stored JSON may come back with its keys sorted: put them back in reading order.
+    order = [m for m in READING_ORDER if m in found] + sorted(set(found) - set(READING_ORDER))
+    for name in order:
+        estimate = found[name]
         lines.append(
             f"- {name}: {estimate['value']:.3f} (95 % interval {estimate['ci_low']:.3f} "
             f"to {estimate['ci_high']:.3f})"
@@ -338,7 +360,11 @@ def _evaluation(run: EvaluationRun | None) -> str:
     if run.comparison:
         lines.append(f"- Against the baseline: {run.comparison.get('summary', '')}")
     if run.fairness:
-        lines.append(f"- Largest disparity between segments: {run.fairness.get('max_disparity')}")
+        largest = run.fairness.get("max_disparity")
+        lines.append(
+            "- Largest disparity between segments: "
+            + ("none to judge" if largest is None else f"{largest:.3f}")
+        )
     return "\n".join(lines)
 
 
@@ -378,7 +404,7 @@ def import_mlflow(
     session: Session, *, actor: Principal, usecase_id: str, request: MlflowImport
 ) -> ModelVersion:
     """Register a version from MLflow: its version, metrics, parameters and tags (needs the mlflow extra)."""
-    _require(session, actor, Action.model_manage, usecase_id)
+    require(session, actor, Action.model_manage, usecase_id)
     try:
         from mlflow.tracking import MlflowClient
     except ImportError as exc:

@@ -72,6 +72,7 @@ def change_status(
     usecase_id: str, version: str, change: StatusChange, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Approve, reject or retire a version."""
+    registry.require(session, principal, Action.model_approve, usecase_id)
     found = registry.get_version(session, usecase_id=usecase_id, reference=version)
     registry.set_status(session, actor=principal, version=found, status=change.status, reason=change.reason)
     session.commit()
@@ -104,6 +105,7 @@ def edit_card(
     usecase_id: str, version: str, edit: CardEdit, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Write card sections over the generated ones (an empty text gives a section back)."""
+    registry.require(session, principal, Action.model_manage, usecase_id)
     found = registry.get_version(session, usecase_id=usecase_id, reference=version)
     registry.edit_card(session, actor=principal, version=found, sections=edit.sections)
     session.commit()

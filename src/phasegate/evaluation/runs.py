@@ -304,6 +304,12 @@ def _classification(
         y_true, y_pred, y_score, positive=1, resamples=request.resamples, seed=request.seed
     ).to_dict()
     report["positive"] = positive
+    # The matrix is counted on 0/1 codes; readers want the classes they know.
+    others = [c for c in classes if c != positive]
+    report["confusion_matrix"] |= {
+        "positive": positive,
+        "negative": others[0] if others else f"not {positive}",
+    }
     report["threshold"] = request.threshold if outputs.labels is None else None
     fairness_view = None
     if request.segments:

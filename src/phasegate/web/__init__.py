@@ -16,6 +16,7 @@ SESSION_MAX_AGE = 12 * 60 * 60
 def mount_web(app: FastAPI, settings: Settings) -> None:
     """Add the web pages, their session middleware and static files to the application."""
     from phasegate.data import web as data_web
+    from phasegate.evaluation import web as evaluation_web
     from phasegate.lifecycle import web as lifecycle_web
     from phasegate.portfolio import web as portfolio_web
     from phasegate.web import errors, login, static_files
@@ -36,3 +37,4 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(portfolio_web.router)
     app.include_router(lifecycle_web.router)
     app.include_router(data_web.router)
+    app.include_router(evaluation_web.router)
