@@ -12,6 +12,7 @@ from phasegate.identity import routes as identity_routes
 from phasegate.identity.service import Principal
 from phasegate.lifecycle import routes as lifecycle_routes
 from phasegate.portfolio import routes as portfolio_routes
+from phasegate.rollout import routes as rollout_routes
 from phasegate.settings import Settings, get_settings
 from phasegate.store import Store
 
@@ -42,6 +43,7 @@ def create_app(
     app.include_router(lifecycle_routes.router, prefix=API_PREFIX)
     app.include_router(data_routes.router, prefix=API_PREFIX)
     app.include_router(evaluation_routes.router, prefix=API_PREFIX)
+    app.include_router(rollout_routes.router, prefix=API_PREFIX)
     app.include_router(kinds.router, prefix=API_PREFIX)
     if web:
         from phasegate.web import mount_web

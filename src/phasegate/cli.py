@@ -17,6 +17,7 @@ from phasegate.evaluation import cli as evaluation_cli
 from phasegate.identity import cli as identity_cli
 from phasegate.lifecycle import cli as lifecycle_cli
 from phasegate.portfolio import cli as portfolio_cli
+from phasegate.rollout import cli as rollout_cli
 from phasegate.settings import get_settings
 
 app = typer.Typer(
@@ -116,6 +117,7 @@ portfolio_cli.register(app)
 lifecycle_cli.register(app)
 data_cli.register(app)
 evaluation_cli.register(app)
+rollout_cli.register(app)
 demo_cli.register(app)
 
 

@@ -304,10 +304,10 @@ def test_the_median_latency_is_the_services_delay_over_the_testers_own_time(stea
     assert p50 is not None and p50 >= 50
     # Each request answered at once, sent 20 ms after a delayed one, measures the tester's and the
     # server's own time at that moment (5 ms or more on a busy 2-core machine), which cancels out
-    # of the difference; what remains above 50 ms is the server's timer waking late, a few ms
-    # when the machine is busy.
+    # of the difference; what remains above 50 ms is the server's timer waking late: 0-2 ms on a
+    # quiet machine, up to ~20 ms when the suite shares its 2 cores with Spark and browsers.
     gap = percentiles([d - a for d, a in zip(delayed, at_once, strict=True)]).p50_ms
-    assert gap is not None and 48 <= gap < 65
+    assert gap is not None and 48 <= gap < 75
 
 
 def test_the_requested_rate_is_achieved(steady: LoadTestResult, url: str) -> None:

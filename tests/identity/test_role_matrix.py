@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from phasegate.lifecycle import evidence as evidence_service
 from phasegate.lifecycle import plans, roadmap
 from phasegate.portfolio import service as portfolio_service
 from phasegate.portfolio.schemas import UseCaseSpec
+from phasegate.rollout.models import ReviewItem, Rollout
 from phasegate.store import Store
 from tests.conftest import Users
 
@@ -46,6 +47,9 @@ MODEL_APPROVERS = frozenset({Role.admin, Role.program_lead, Role.use_case_owner,
 REPLAY_REVIEWERS = frozenset(
     {Role.admin, Role.program_lead, Role.use_case_owner, Role.risk_owner, Role.reviewer}
 )
+ROLLOUT_MANAGERS = frozenset({Role.admin, Role.program_lead, Role.use_case_owner, Role.technical_owner})
+ROLLOUT_KILLERS = ROLLOUT_MANAGERS | {Role.risk_owner}
+REVIEW_DECIDERS = frozenset({Role.admin, Role.program_lead, Role.use_case_owner, Role.reviewer})
 # The ninety-day playbook's first gate ends with `approval: risk`: only a risk owner signs, not an admin.
 RISK_ONLY = frozenset({Role.risk_owner})
 
@@ -164,6 +168,24 @@ MATRIX: dict[tuple[str, str], tuple[frozenset[Role], Request]] = {
     ("GET", "/api/v1/data/gaps"): (ANY, lambda role, s: {}),
     ("PATCH", "/api/v1/data/gaps/{gap_id}"): (DATA_MANAGERS, lambda role, s: {"json": {"owner": role}}),
     ("GET", "/api/v1/data/lineage"): (ANY, lambda role, s: {}),
+    ("GET", "/api/v1/usecases/{usecase_id}/rollout"): (ANY, lambda role, s: {}),
+    ("PUT", "/api/v1/usecases/{usecase_id}/rollout"): (
+        ROLLOUT_MANAGERS,
+        lambda role, s: {"json": {"stage": "shadow", "candidate": "seeded@1.0.0"}},
+    ),
+    ("POST", "/api/v1/usecases/{usecase_id}/rollout/kill"): (
+        ROLLOUT_KILLERS,
+        lambda role, s: {"json": {"reason": f"pulled by {role}"}},
+    ),
+    ("POST", "/api/v1/usecases/{usecase_id}/rollout/analyse"): (ROLLOUT_MANAGERS, lambda role, s: {}),
+    ("GET", "/api/v1/usecases/{usecase_id}/inferences"): (ANY, lambda role, s: {}),
+    ("GET", "/api/v1/reviews"): (ANY, lambda role, s: {}),
+    ("POST", "/api/v1/reviews/next"): (REVIEW_DECIDERS, lambda role, s: {"params": {"usecase": "target"}}),
+    ("POST", "/api/v1/reviews/{item_id}/take"): (REVIEW_DECIDERS, lambda role, s: {}),
+    ("POST", "/api/v1/reviews/{item_id}/decision"): (
+        REVIEW_DECIDERS,
+        lambda role, s: {"json": {"decision": "approve"}},
+    ),
     ("GET", "/api/v1/usecases/{usecase_id}/models"): (ANY, lambda role, s: {}),
     ("POST", "/api/v1/usecases/{usecase_id}/models"): (
         MODEL_MANAGERS,
@@ -319,6 +341,32 @@ def _seed_evaluation(session: Session, operator: Principal) -> tuple[str, str]:
             ),
         ).id
     )
+    if session.get(Rollout, "target") is None:
+        session.add(
+            Rollout(
+                usecase_id="target",
+                stage="off",
+                weight=0,
+                ladder=[5, 25, 50, 100],
+                salt="seed",
+                fallback={},
+                segment_rules=[],
+                criteria=[],
+                redaction={},
+                updated_by="seed",
+            )
+        )
+    if session.get(ReviewItem, "rq-seed") is None:
+        session.add(
+            ReviewItem(
+                id="rq-seed",
+                usecase_id="target",
+                input={"x": 1},
+                proposed={"value": 1},
+                reason="seed",
+                due_at=datetime.now(UTC) + timedelta(hours=1),
+            )
+        )
     replay = session.get(ReplayRun, "rp-seed")
     if replay is None:
         session.add(
@@ -398,6 +446,7 @@ def _url(path: str, seeded: Seeded) -> str:
         .replace("{evaluation_id}", seeded.evaluation_id)
         .replace("{replay_id}", seeded.replay_id)
         .replace("{case_id}", "c1")
+        .replace("{item_id}", "rq-seed")
     )
 
 

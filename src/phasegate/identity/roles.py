@@ -72,6 +72,10 @@ class Action(StrEnum):
     model_approve = "model.approve"
     evaluation_run = "evaluation.run"
     replay_review = "replay.review"
+    rollout_manage = "rollout.manage"
+    rollout_kill = "rollout.kill"
+    gateway_call = "gateway.call"
+    review_decide = "review.decide"
 
 
 _EDITORS = {Role.admin, Role.program_lead, Role.use_case_owner, Role.technical_owner, Role.risk_owner}
@@ -106,6 +110,16 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.replay_review: frozenset(
         {Role.admin, Role.program_lead, Role.use_case_owner, Role.risk_owner, Role.reviewer}
     ),
+    # Moving traffic is the owners' and the leads'; stopping it is open to everyone accountable for harm.
+    Action.rollout_manage: frozenset(
+        {Role.admin, Role.program_lead, Role.use_case_owner, Role.technical_owner}
+    ),
+    Action.rollout_kill: frozenset(
+        {Role.admin, Role.program_lead, Role.use_case_owner, Role.technical_owner, Role.risk_owner}
+    ),
+    # Any authenticated caller may ask the gateway; what it may see is the use case's policy.
+    Action.gateway_call: frozenset(Role),
+    Action.review_decide: frozenset({Role.admin, Role.program_lead, Role.use_case_owner, Role.reviewer}),
 }
 
 

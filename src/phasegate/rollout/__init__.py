@@ -1,0 +1,1 @@
+"""Rollout: the gateway, stages, kill switch, inference log and review queue."""

@@ -1,0 +1,634 @@
+"""The gateway: routes each request by its use case's stage, calls the version, logs it, holds it for review.
+
+The hot path reads no database. Routing state (stages, versions, redaction policies) lives in memory
+and is reloaded when the store's reload counter changes; a poller reads that one row every
+``poll_interval_s`` (0.2 s by default), so a kill switch lands on every replica within a second.
+Callers' tokens are checked against the store once and then cached for a minute.
+
+Every request is written to an append-only local journal — group-committed and fsync'ed — before
+its response leaves, and the journal ships records to the store in batches: a replica killed
+mid-flight loses nothing it acknowledged. Inputs and outputs are redacted by the rollout's policy
+(emails, phone numbers and payment cards masked by default) before they reach the journal; a held
+item keeps a clear copy for its reviewer in the review queue until it is decided.
+
+Routes: ``POST /gateway/v1/{usecase}/predict`` (``{"input": {...}, "key": "...", "webhook": "..."}``),
+``GET /gateway/v1/{usecase}/results/{request_id}``, ``POST /gateway/v1/{usecase}/feedback``
+(``{"request_id": ..., "outcome": ...}``) and ``GET /gateway/v1/health``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from phasegate.api import install_error_handlers
+from phasegate.errors import InvalidInput, NotAuthenticated, NotFound, PhasegateError, Problem
+from phasegate.evaluation.models import ModelVersion
+from phasegate.evaluation.registry import file_sha256, local_path
+from phasegate.identity import service as identity_service
+from phasegate.identity.roles import Action
+from phasegate.identity.service import Principal
+from phasegate.rollout import journal as journal_
+from phasegate.rollout import redaction, resilience, routing, service
+from phasegate.rollout.models import InferenceRecord, ReviewItem, Rollout
+from phasegate.settings import Settings, get_settings
+from phasegate.store import Store
+
+PREFIX = "/gateway/v1"
+POLL_INTERVAL_S = 0.2
+TOKEN_TTL_S = 60.0
+UPSTREAM_TIMEOUT_S = 10.0
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """What the gateway needs to call a version, read once per reload."""
+
+    id: str
+    label: str
+    kind: str
+    uri: str | None
+    trusted: bool
+    artifact_sha256: str | None
+    parameters: dict[str, Any]
+
+
+@dataclass
+class Snapshot:
+    """Everything the hot path reads, replaced whole on reload so a request sees one consistent view."""
+
+    counter: int = -1
+    states: dict[str, routing.RoutingState] = field(default_factory=dict)
+    upstreams: dict[str, Upstream] = field(default_factory=dict)
+    policies: dict[str, redaction.RedactionPolicy] = field(default_factory=dict)
+    costs: dict[str, float] = field(default_factory=dict)
+    sla_minutes: dict[str, int] = field(default_factory=dict)
+
+
+class PredictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input: dict[str, Any]
+    key: str | None = Field(None, description="the caller's sticky key for canary assignment")
+    webhook: str | None = Field(None, description="where to POST a held answer once it is released")
+
+
+class FeedbackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str
+    outcome: Any
+
+
+class Gateway:
+    """One replica's state: the snapshot, the journal, the upstream clients, breakers and caches."""
+
+    def __init__(self, store: Store, settings: Settings, *, poll_interval_s: float = POLL_INTERVAL_S) -> None:
+        self.store = store
+        self.settings = settings
+        self.poll_interval_s = poll_interval_s
+        self.snapshot = Snapshot()
+        self.tokens: dict[str, tuple[Principal, float]] = {}
+        self.breakers: dict[str, resilience.CircuitBreaker] = {}
+        self.models: dict[str, Any] = {}
+        self.client: httpx.AsyncClient | None = None
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+        self._shadows: set[asyncio.Task[None]] = set()
+        # Hashed fields must not be reversible by someone holding only the log: a keyed hash, the key
+        # derived from the installation's secret.
+        self.hash_key = hashlib.sha256(b"phasegate redaction:" + settings.session_secret().encode()).digest()
+        folder = settings.home / "journal" / f"{os.getpid()}-{secrets.token_hex(3)}"
+        self.recover_orphans(folder.parent)
+        self.journal = journal_.Journal(folder, ship=self.ship)
+
+    # --- the routing state, reloaded when the store says it changed ---
+
+    def reload(self) -> bool:
+        """Read the counter; when it moved, read every rollout and the versions they name."""
+        with self.store.session() as session:
+            current = service.counter(session)
+            if current == self.snapshot.counter:
+                return False
+            self.snapshot = self._read(session, current)
+        return True
+
+    def _read(self, session: Session, current: int) -> Snapshot:
+        fresh = Snapshot(counter=current)
+        for rollout in session.scalars(select(Rollout)):
+            try:
+                self._read_one(session, fresh, rollout, current)
+            except (ValueError, PhasegateError):
+                # One bad row must not take every use case's routing down: that use case keeps its old state.
+                log.exception(
+                    "the rollout of %s cannot be loaded; keeping its previous state", rollout.usecase_id
+                )
+                if rollout.usecase_id in self.snapshot.states:
+                    fresh.states[rollout.usecase_id] = self.snapshot.states[rollout.usecase_id]
+        return fresh
+
+    def _read_one(self, session: Session, fresh: Snapshot, rollout: Rollout, current: int) -> None:
+        """One rollout into the snapshot, with the versions it names."""
+        fresh.states[rollout.usecase_id] = routing.RoutingState(
+            usecase_id=rollout.usecase_id,
+            stage=rollout.stage,  # type: ignore[arg-type]
+            primary=rollout.primary_version_id,
+            candidate=rollout.candidate_version_id,
+            weight=rollout.weight,
+            salt=rollout.salt,
+            killed=rollout.killed,
+            fallback=routing.Fallback.from_dict(rollout.fallback),
+            segment_rules=tuple(routing.parse_rules(rollout.segment_rules)),
+            counter=current,
+        )
+        fresh.policies[rollout.usecase_id] = redaction.parse_policy(
+            rollout.redaction or None, hash_key=self.hash_key
+        )
+        fresh.costs[rollout.usecase_id] = rollout.cost_per_request
+        fresh.sla_minutes[rollout.usecase_id] = rollout.review_sla_minutes
+        wanted = {
+            rollout.primary_version_id,
+            rollout.candidate_version_id,
+            rollout.fallback.get("version"),
+        }
+        for version_id in wanted - {None}:
+            version = session.get(ModelVersion, version_id)
+            if version is not None:
+                fresh.upstreams[version.id] = Upstream(
+                    version.id,
+                    f"{version.name}@{version.version}",
+                    version.kind,
+                    version.uri,
+                    version.trusted,
+                    version.artifact_sha256,
+                    dict(version.parameters),
+                )
+
+    def start(self) -> None:
+        self.reload()
+        self._poller = threading.Thread(target=self._poll, name="gateway-poller", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.poll_interval_s):
+            try:
+                self.reload()
+            except Exception:  # a store hiccup must not stop the poller; the old state stays in force
+                log.exception("reloading the routing state failed; keeping the previous one")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(timeout=5)
+        self.journal.close(timeout=10)
+
+    # --- callers ---
+
+    def principal(self, request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise NotAuthenticated("an API token is needed: send 'Authorization: Bearer <token>'")
+        digest = identity_service.hash_token(token)
+        cached = self.tokens.get(digest)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        with self.store.session() as session:
+            found = identity_service.principal_of(identity_service.authenticate_token(session, token))
+        self.tokens[digest] = (found, time.monotonic() + TOKEN_TTL_S)
+        return found
+
+    # --- the request path ---
+
+    async def predict(self, usecase_id: str, body: PredictBody, caller: Principal) -> dict[str, Any]:
+        snapshot = self.snapshot
+        state = snapshot.states.get(usecase_id)
+        if state is None:
+            raise NotFound(f"'{usecase_id}' has no rollout: `phasegate rollout set {usecase_id} --stage ...`")
+        caller.require(Action.gateway_call, usecase_id)
+        request_id = "rq-" + secrets.token_hex(8)
+        started = time.perf_counter()
+        chosen = routing.route(state, body.key)
+        output: Any = None
+        confidence: float | None = None
+        error: str | None = None
+        if chosen.target == "fallback" and chosen.version is None:
+            output = state.fallback.static
+        elif chosen.version is not None:
+            try:
+                output, confidence = await self.call(snapshot.upstreams.get(chosen.version), body.input)
+            except UpstreamError as exc:
+                error = str(exc)
+        hold, why = routing.after_model(state, body.input, confidence)
+        hold = hold and error is None and chosen.version is not None
+        latency_ms = (time.perf_counter() - started) * 1000
+        policy = snapshot.policies.get(usecase_id) or redaction.DEFAULT_POLICY
+        status = "error" if error else ("pending_review" if hold else "answered")
+        record = {
+            "type": "inference",
+            "id": request_id,
+            "usecase_id": usecase_id,
+            "at": datetime.now(UTC).isoformat(),
+            "caller": caller.name,
+            "version_id": chosen.version,
+            "arm": chosen.target,
+            "stage": state.stage if not state.killed else "killed",
+            "reason": f"{chosen.reason}; {why}",
+            "status": status,
+            "latency_ms": round(latency_ms, 3),
+            "cost": snapshot.costs.get(usecase_id, 0.0),
+            "output_type": type(output).__name__ if output is not None else None,
+            "confidence": confidence,
+            "input": redaction.redact(body.input, policy),
+            "output": redaction.redact(_as_object(output), policy),
+            "error": error,
+        }
+        if hold:
+            due = datetime.now(UTC) + timedelta(minutes=snapshot.sla_minutes.get(usecase_id, 60))
+            await self.journal.append_async(record)
+            await self.journal.append_async(
+                {
+                    "type": "review",
+                    "id": request_id,
+                    "usecase_id": usecase_id,
+                    "version_id": chosen.version,
+                    "input": body.input,
+                    "proposed": _as_object(output),
+                    "confidence": confidence,
+                    "reason": why,
+                    "webhook_url": body.webhook,
+                    "due_at": due.isoformat(),
+                }
+            )
+        else:
+            await self.journal.append_async(record)
+        if chosen.shadow_candidate and state.candidate and error is None:
+            task = asyncio.get_running_loop().create_task(
+                self.shadow(
+                    request_id,
+                    usecase_id,
+                    snapshot.upstreams.get(state.candidate),
+                    body.input,
+                    output,
+                    policy,
+                )
+            )
+            self._shadows.add(task)
+            task.add_done_callback(self._shadows.discard)
+        answer: dict[str, Any] = {
+            "request_id": request_id,
+            "status": status,
+            "route": chosen.target,
+            "reason": record["reason"],
+            "version": snapshot.upstreams[chosen.version].label
+            if chosen.version in snapshot.upstreams
+            else None,
+        }
+        if status == "answered":
+            answer |= {"output": output, "confidence": confidence}
+        elif status == "pending_review":
+            answer["result_url"] = f"{PREFIX}/{usecase_id}/results/{request_id}"
+        else:
+            answer["error"] = error
+        return answer
+
+    async def shadow(
+        self,
+        request_id: str,
+        usecase_id: str,
+        upstream: Upstream | None,
+        inputs: dict[str, Any],
+        primary_output: Any,
+        policy: redaction.RedactionPolicy,
+    ) -> None:
+        """Run the candidate on the same input off the request path; log its output and agreement."""
+        started = time.perf_counter()
+        try:
+            output, confidence = await self.call(upstream, inputs)
+            error = None
+        except UpstreamError as exc:
+            output, confidence, error = None, None, str(exc)
+        shadow = {
+            "version_id": upstream.id if upstream else None,
+            "output": redaction.redact(_as_object(output), policy),
+            "confidence": confidence,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            "agreed": error is None and output == primary_output,
+            "error": error,
+        }
+        with suppress(journal_.JournalError):
+            await self.journal.append_async(
+                {"type": "shadow", "id": request_id, "usecase_id": usecase_id, "shadow": shadow}
+            )
+
+    async def call(self, upstream: Upstream | None, inputs: dict[str, Any]) -> tuple[Any, float | None]:
+        """The version's output and confidence, through its breaker, with bounded retries."""
+        if upstream is None:
+            raise UpstreamError("the version is not registered any more")
+        breaker = self.breakers.setdefault(
+            upstream.id, resilience.CircuitBreaker(failure_threshold=5, reset_after_s=10.0)
+        )
+        if not breaker.allow():
+            raise UpstreamError(f"{upstream.label}: circuit open after repeated failures")
+        policy = resilience.RetryPolicy(max_attempts=2, base_delay_s=0.05, max_delay_s=0.2)
+        delays = policy.delays()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = await self._call_once(upstream, inputs)
+            except UpstreamError as exc:
+                if attempt < policy.max_attempts and policy.should_retry(attempt, exc.kind):
+                    await asyncio.sleep(delays[attempt - 1])
+                    continue
+                breaker.record(False)
+                raise
+            breaker.record(True)
+            return result
+
+    async def _call_once(self, upstream: Upstream, inputs: dict[str, Any]) -> tuple[Any, float | None]:
+        if upstream.kind == "python":
+            return await asyncio.to_thread(self._python, upstream, inputs)
+        if upstream.kind not in ("http", "openai") or not upstream.uri:
+            raise UpstreamError(f"{upstream.label} is a {upstream.kind} version: the gateway cannot call it")
+        assert self.client is not None
+        if upstream.kind == "http":
+            body: dict[str, Any] = {"instances": [inputs]}
+            url = upstream.uri
+        else:
+            template = str(upstream.parameters.get("prompt", "{input}"))
+            try:
+                prompt = (
+                    template.format(**inputs) if "{input}" not in template else template.format(input=inputs)
+                )
+            except (KeyError, IndexError, ValueError) as exc:
+                raise UpstreamError(
+                    f"the prompt needs {exc}, which the input lacks", kind="client_error"
+                ) from exc
+            body = {
+                "model": upstream.parameters.get("model", upstream.label),
+                "temperature": 0,
+                "messages": [{"role": "user", "content": prompt}],
+            }
+            url = upstream.uri.rstrip("/") + "/chat/completions"
+        try:
+            response = await self.client.post(url, json=body, timeout=UPSTREAM_TIMEOUT_S)
+        except httpx.TimeoutException as exc:
+            raise UpstreamError(
+                f"{upstream.label}: no answer within {UPSTREAM_TIMEOUT_S:g} s", kind="timeout"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"{upstream.label}: {type(exc).__name__}", kind="connection") from exc
+        if response.status_code >= 400:
+            kind = resilience.error_kind(response.status_code) or "client_error"
+            raise UpstreamError(f"{upstream.label}: HTTP {response.status_code}", kind=kind)
+        try:
+            reply = response.json()
+            if upstream.kind == "http":
+                scores = reply.get("scores")
+                return reply["predictions"][0], (float(scores[0]) if scores else None)
+            return str(reply["choices"][0]["message"]["content"]).strip(), None
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise UpstreamError(
+                f"{upstream.label}: the answer does not follow its protocol", kind="client_error"
+            ) from exc
+
+    def _python(self, upstream: Upstream, inputs: dict[str, Any]) -> tuple[Any, float | None]:
+        model = self.models.get(upstream.id)
+        if model is None:
+            path = local_path(upstream.uri)
+            if not upstream.trusted or path is None or not path.is_file():
+                raise UpstreamError(f"{upstream.label} is not a trusted model file here", kind="client_error")
+            if upstream.artifact_sha256 and file_sha256(path) != upstream.artifact_sha256:
+                raise UpstreamError(
+                    f"{upstream.label}: the file changed since it was registered", kind="client_error"
+                )
+            import joblib
+
+            model = self.models.setdefault(upstream.id, joblib.load(path))
+        import pandas as pd
+
+        frame = pd.DataFrame([inputs])
+        try:
+            label = model.predict(frame)[0]
+            confidence = (
+                float(model.predict_proba(frame)[0].max()) if hasattr(model, "predict_proba") else None
+            )
+        except Exception as exc:  # a model raises whatever its library raises on bad input
+            raise UpstreamError(
+                f"{upstream.label} failed on this input: {type(exc).__name__}", kind="client_error"
+            ) from exc
+        item = getattr(label, "item", None)
+        return (item() if callable(item) else label), confidence
+
+    # --- shipping the journal to the store ---
+
+    def ship(self, batch: list[dict[str, Any]]) -> None:
+        """Write a batch of journal records in one transaction; ids make a repeated batch harmless."""
+        with self.store.transaction() as session:
+            store_records(session, batch)
+
+    def recover_orphans(self, root: Path) -> None:
+        """Ship what replicas that died left in their journals, then remove those journals."""
+        if not root.is_dir():
+            return
+        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+            try:
+                orphan = journal_.Journal(folder, ship=self.ship)
+            except journal_.JournalError:
+                continue  # a live replica holds it
+            orphan.close(timeout=30)
+            if orphan.stats().pending == 0:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+class UpstreamError(Exception):
+    """A version could not answer; ``kind`` decides whether a retry may help."""
+
+    def __init__(self, message: str, *, kind: resilience.ErrorKind = "client_error") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _as_object(value: Any) -> Any:
+    """An output as the log stores it: JSON objects as they are, anything else under "value"."""
+    if value is None or isinstance(value, dict):
+        return value
+    return {"value": value}
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def store_records(session: Session, batch: list[dict[str, Any]]) -> None:
+    """Journal records into the store: inferences and review items inserted once, updates applied."""
+    inserts = [r for r in batch if r["type"] == "inference"]
+    if inserts:
+        rows = [{k: (_moment(v) if k == "at" else v) for k, v in r.items() if k != "type"} for r in inserts]
+        _insert_ignoring_duplicates(session, InferenceRecord, rows)
+    reviews = [r for r in batch if r["type"] == "review"]
+    if reviews:
+        rows = [
+            {
+                **{k: v for k, v in r.items() if k != "type"},
+                "due_at": _moment(r["due_at"]),
+                "status": "pending",
+            }
+            for r in reviews
+        ]
+        _insert_ignoring_duplicates(session, ReviewItem, rows)
+    session.flush()
+    for r in batch:
+        if r["type"] == "shadow":
+            record = session.get(InferenceRecord, r["id"])
+            if record is not None:
+                record.shadow = r["shadow"]
+        elif r["type"] == "feedback":
+            record = session.get(InferenceRecord, r["id"])
+            if record is not None:
+                record.label = {"outcome": r["outcome"]}
+                record.label_source = "feedback"
+                record.labelled_at = _moment(r["at"])
+
+
+def _insert_ignoring_duplicates(session: Session, table: type[Any], rows: list[dict[str, Any]]) -> None:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(pg_insert(table).values(rows).on_conflict_do_nothing(index_elements=["id"]))
+    elif dialect == "sqlite":
+        session.execute(sqlite_insert(table).values(rows).on_conflict_do_nothing(index_elements=["id"]))
+    else:  # pragma: no cover - the stores phasegate supports are above
+        existing = set(session.scalars(select(table.id).where(table.id.in_([r["id"] for r in rows]))))
+        session.add_all(table(**r) for r in rows if r["id"] not in existing)
+
+
+router = APIRouter(prefix=PREFIX, tags=["gateway"])
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+@router.post("/{usecase_id}/predict")
+async def predict(usecase_id: str, body: PredictBody, request: Request) -> JSONResponse:
+    """Answer with the output, the version, a request id and the route taken (or a pending id)."""
+    gateway = _gateway(request)
+    caller = await asyncio.to_thread(gateway.principal, request)
+    answer = await gateway.predict(usecase_id, body, caller)
+    code = {"answered": 200, "pending_review": 202}.get(answer["status"], 502)
+    return JSONResponse(answer, status_code=code)
+
+
+@router.get("/{usecase_id}/results/{request_id}")
+def result(usecase_id: str, request_id: str, request: Request) -> dict[str, Any]:
+    """A held request's state: pending, or released with the reviewer's decision."""
+    gateway = _gateway(request)
+    caller = gateway.principal(request)
+    caller.require(Action.gateway_call, usecase_id)
+    with gateway.store.session() as session:
+        item = session.get(ReviewItem, request_id)
+        if item is None or item.usecase_id != usecase_id:
+            raise NotFound(f"no held request '{request_id}' for '{usecase_id}' (yet)")
+        if item.status == "pending":
+            return {"request_id": request_id, "status": "pending_review", "due_at": item.due_at.isoformat()}
+        return {
+            "request_id": request_id,
+            "status": item.status,
+            "output": item.released,
+            "decided_at": item.decided_at.isoformat() if item.decided_at else None,
+        }
+
+
+@router.post("/{usecase_id}/feedback")
+async def feedback(usecase_id: str, body: FeedbackBody, request: Request) -> dict[str, Any]:
+    """Attach a delayed outcome to a request; journaled like the request itself."""
+    gateway = _gateway(request)
+    caller = await asyncio.to_thread(gateway.principal, request)
+    caller.require(Action.gateway_call, usecase_id)
+    if not body.request_id.startswith("rq-"):
+        raise InvalidInput("not a request id", [Problem("request ids start with 'rq-'", field="request_id")])
+    await gateway.journal.append_async(
+        {
+            "type": "feedback",
+            "id": body.request_id,
+            "usecase_id": usecase_id,
+            "outcome": body.outcome,
+            "at": datetime.now(UTC).isoformat(),
+        }
+    )
+    return {"request_id": body.request_id, "accepted": True}
+
+
+@router.get("/health")
+def health(request: Request) -> dict[str, Any]:
+    """This replica's view: the reload counter and each use case's stage."""
+    snapshot = _gateway(request).snapshot
+    return {
+        "counter": snapshot.counter,
+        "usecases": {k: ("killed" if s.killed else s.stage) for k, s in snapshot.states.items()},
+    }
+
+
+@asynccontextmanager
+async def running(
+    app: FastAPI, store: Store, settings: Settings, poll_interval_s: float
+) -> AsyncIterator[None]:
+    """Start a replica for the app's lifetime: the poller, the journal and the upstream client."""
+    gateway = Gateway(store, settings, poll_interval_s=poll_interval_s)
+    gateway.client = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+    gateway.start()
+    app.state.gateway = gateway
+    try:
+        yield
+    finally:
+        await gateway.client.aclose()
+        await asyncio.to_thread(gateway.stop)
+
+
+def create_gateway_app(
+    settings: Settings | None = None, *, store: Store | None = None, poll_interval_s: float = POLL_INTERVAL_S
+) -> FastAPI:
+    """A gateway replica as an application of its own."""
+    settings = settings or get_settings()
+    store = store or Store(settings.store_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with running(app, store, settings, poll_interval_s):
+            yield
+
+    app = FastAPI(
+        title="phasegate gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    install_error_handlers(app)
+    app.include_router(router)
+    return app
+
+
+def create_from_settings() -> FastAPI:
+    """The factory `phasegate gateway serve` hands to uvicorn (one per worker process)."""
+    return create_gateway_app()

@@ -1,0 +1,301 @@
+"""Stages as far as the gates allow, the gateway's routing and logging, and the review queue, on both stores.
+
+The gateway runs in-process (its own FastAPI app with its lifespan: poller, journal) over the test's
+store; the model behind it is a real HTTP server on loopback.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from phasegate.rollout.gateway import create_gateway_app
+from phasegate.rollout.models import InferenceRecord
+from phasegate.settings import Settings
+from phasegate.store import Store
+from tests.conftest import Users
+from tests.evaluation.replay_app import serve
+
+EMAIL = "dana.whitfield@example.com"
+
+
+@pytest.fixture(scope="module")
+def model_server() -> Iterator[dict[str, str]]:
+    """Two versions of a model over HTTP: v1 answers 'low', v2 'high'; /broken always fails."""
+    app = FastAPI()
+
+    @app.post("/v1")
+    def v1(body: dict[str, Any]) -> dict[str, Any]:
+        return {"predictions": ["low" for _ in body["instances"]], "scores": [0.9 for _ in body["instances"]]}
+
+    @app.post("/v2")
+    def v2(body: dict[str, Any]) -> dict[str, Any]:
+        amounts = [float(r.get("amount", 0)) for r in body["instances"]]
+        return {
+            "predictions": ["high" for _ in amounts],
+            "scores": [0.95 if a < 1000 else 0.55 for a in amounts],
+        }
+
+    @app.post("/broken")
+    def broken(body: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("the model fell over")
+
+    with serve(app) as url:
+        yield {"v1": f"{url}/v1", "v2": f"{url}/v2", "broken": f"{url}/broken"}
+
+
+def setup(client: TestClient, admin: dict[str, str], urls: dict[str, str], *, plan: bool = False) -> None:
+    assert (
+        client.post("/api/v1/usecases", json={"id": "claims", "name": "Claims"}, headers=admin).status_code
+        == 201
+    )
+    for version, url in (("1.0.0", urls["v1"]), ("2.0.0", urls["v2"])):
+        body = {"name": "claims-model", "version": version, "kind": "http", "uri": url}
+        assert client.post("/api/v1/usecases/claims/models", json=body, headers=admin).status_code == 201
+    if plan:
+        start = {"playbook": "five-phase", "start": date.today().isoformat()}
+        assert client.post("/api/v1/usecases/claims/plan", json=start, headers=admin).status_code == 201
+
+
+def set_stage(client: TestClient, headers: dict[str, str], **body: Any) -> Any:
+    return client.put("/api/v1/usecases/claims/rollout", json=body, headers=headers)
+
+
+@pytest.fixture
+def gateway(store: Store, settings: Settings) -> Iterator[TestClient]:
+    app = create_gateway_app(settings, store=store, poll_interval_s=0.05)
+    with TestClient(app) as client:
+        yield client
+
+
+def wait_for_stage(gateway: TestClient, expected: str, timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if gateway.get("/gateway/v1/health").json()["usecases"].get("claims") == expected:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the gateway never saw stage {expected}")
+
+
+def wait_for_reload(gateway: TestClient, seen: int, timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while gateway.get("/gateway/v1/health").json()["counter"] == seen:
+        assert time.monotonic() < deadline, "the gateway never reloaded"
+        time.sleep(0.02)
+
+
+def test_stages_go_only_as_far_as_the_gates_allow(
+    app_client: TestClient, admin: dict[str, str], users: Users, model_server: dict[str, str]
+) -> None:
+    setup(app_client, admin, model_server, plan=True)
+    lead = users.headers("lead", "program-lead")
+    engineer = users.headers("eng", "technical-owner")
+    shadow = set_stage(app_client, engineer, stage="shadow", primary="1.0.0", candidate="2.0.0")
+    assert shadow.status_code == 200, shadow.text
+    refused = set_stage(app_client, engineer, stage="canary")
+    assert refused.status_code == 403
+    assert "has not passed" in refused.json()["detail"] and "not approved" in refused.json()["detail"]
+    # Only a lead may go past the gates, and only with a reason, which the audit log keeps.
+    assert set_stage(app_client, engineer, stage="canary", override_reason="trial").status_code == 403
+    forced = set_stage(app_client, lead, stage="canary", override_reason="pilot data reviewed by hand")
+    assert forced.status_code == 200 and forced.json()["weight"] == 5
+    entries = app_client.get("/api/v1/audit", params={"usecase": "claims"}, headers=admin).json()["data"]
+    assert any(e["action"] == "rollout.override" for e in entries)
+    shown = app_client.get("/api/v1/usecases/claims/rollout", headers=admin).json()
+    assert [t["to_stage"] for t in shown["transitions"]] == ["canary", "shadow"]
+    bad = set_stage(app_client, lead, stage="canary", weight=150, override_reason="x")
+    assert bad.status_code == 422 and "weight" in bad.text
+
+
+def test_canary_shares_are_sticky_and_near_the_weight(
+    app_client: TestClient, admin: dict[str, str], gateway: TestClient, model_server: dict[str, str]
+) -> None:
+    setup(app_client, admin, model_server)
+    body = {
+        "stage": "canary",
+        "primary": "1.0.0",
+        "candidate": "2.0.0",
+        "weight": 25,
+        "override_reason": "test",
+    }
+    assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+    wait_for_stage(gateway, "canary")
+    arms = {}
+    for i in range(400):
+        answer = gateway.post(
+            "/gateway/v1/claims/predict", json={"input": {"amount": i}, "key": f"customer-{i}"}, headers=admin
+        )
+        assert answer.status_code == 200, answer.text
+        arms[i] = answer.json()["route"]
+        assert answer.json()["output"] == ("high" if arms[i] == "candidate" else "low")
+    share = sum(1 for a in arms.values() if a == "candidate") / len(arms)
+    assert 0.19 <= share <= 0.31
+    for i in (1, 7, 42, 99):  # the same key meets the same version again
+        again = gateway.post(
+            "/gateway/v1/claims/predict", json={"input": {"amount": 1}, "key": f"customer-{i}"}, headers=admin
+        )
+        assert again.json()["route"] == arms[i]
+
+
+def test_the_kill_switch_sends_traffic_to_the_fallback_and_back(
+    app_client: TestClient, admin: dict[str, str], gateway: TestClient, model_server: dict[str, str]
+) -> None:
+    setup(app_client, admin, model_server)
+    body = {
+        "stage": "full",
+        "primary": "2.0.0",
+        "fallback": {"static": {"decision": "manual"}},
+        "override_reason": "test",
+    }
+    assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+    wait_for_stage(gateway, "full")
+    assert (
+        gateway.post("/gateway/v1/claims/predict", json={"input": {}}, headers=admin).json()["output"]
+        == "high"
+    )
+    assert (
+        app_client.post(
+            "/api/v1/usecases/claims/rollout/kill", json={"reason": ""}, headers=admin
+        ).status_code
+        == 422
+    )
+    killed = app_client.post(
+        "/api/v1/usecases/claims/rollout/kill", json={"reason": "bad answers"}, headers=admin
+    )
+    assert killed.status_code == 200
+    wait_for_stage(gateway, "killed", timeout=1.0)
+    answer = gateway.post("/gateway/v1/claims/predict", json={"input": {}}, headers=admin).json()
+    assert answer["route"] == "fallback" and answer["output"] == {"decision": "manual"}
+    app_client.post("/api/v1/usecases/claims/rollout/kill", json={"on": False}, headers=admin)
+    wait_for_stage(gateway, "full", timeout=1.0)
+
+
+def test_an_email_in_the_input_never_reaches_the_log_in_clear(
+    app_client: TestClient,
+    admin: dict[str, str],
+    gateway: TestClient,
+    model_server: dict[str, str],
+    store: Store,
+    settings: Settings,
+) -> None:
+    setup(app_client, admin, model_server)
+    body = {"stage": "full", "primary": "1.0.0", "override_reason": "test"}
+    assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+    wait_for_stage(gateway, "full")
+    answer = gateway.post(
+        "/gateway/v1/claims/predict",
+        json={"input": {"note": f"customer {EMAIL} called", "contact": {"email": EMAIL}}},
+        headers=admin,
+    ).json()
+    gateway.app.state.gateway.journal.flush()  # type: ignore[attr-defined]
+    with store.session() as session:
+        record = session.get(InferenceRecord, answer["request_id"])
+        assert record is not None
+        assert EMAIL not in str(record.input) and "example.com" in str(record.input)
+    logged = app_client.get("/api/v1/usecases/claims/inferences", headers=admin).text
+    assert EMAIL not in logged
+    journal = Path(settings.home) / "journal"
+    assert all(EMAIL.encode() not in f.read_bytes() for f in journal.rglob("*") if f.is_file())
+
+
+def test_supervised_outputs_wait_for_a_reviewer_who_holds_the_item(
+    app_client: TestClient,
+    admin: dict[str, str],
+    users: Users,
+    gateway: TestClient,
+    model_server: dict[str, str],
+) -> None:
+    setup(app_client, admin, model_server)
+    body = {"stage": "supervised", "primary": "2.0.0", "override_reason": "test"}
+    assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+    wait_for_stage(gateway, "supervised")
+    held = gateway.post("/gateway/v1/claims/predict", json={"input": {"amount": 5}}, headers=admin)
+    assert held.status_code == 202 and "output" not in held.json()
+    request_id = held.json()["request_id"]
+    gateway.app.state.gateway.journal.flush()  # type: ignore[attr-defined]
+    pending = gateway.get(f"/gateway/v1/claims/results/{request_id}", headers=admin).json()
+    assert pending["status"] == "pending_review"
+    ana, ben = users.headers("ana", "reviewer"), users.headers("ben", "reviewer")
+    viewer = users.headers("vic", "viewer")
+    queue = app_client.get("/api/v1/reviews", params={"usecase": "claims"}, headers=ana).json()
+    assert [i["id"] for i in queue["data"]] == [request_id] and queue["data"][0]["proposed"] == {
+        "value": "high"
+    }
+    assert app_client.post(f"/api/v1/reviews/{request_id}/take", headers=viewer).status_code == 403
+    assert app_client.post(f"/api/v1/reviews/{request_id}/take", headers=ana).status_code == 200
+    assert app_client.post(f"/api/v1/reviews/{request_id}/take", headers=ben).status_code == 409
+    decision = {"decision": "edit", "output": {"value": "low"}}
+    missing_reason = app_client.post(f"/api/v1/reviews/{request_id}/decision", json=decision, headers=ana)
+    assert missing_reason.status_code == 422 and "reason_code" in missing_reason.text
+    decision["reason_code"] = "incorrect"
+    assert (
+        app_client.post(f"/api/v1/reviews/{request_id}/decision", json=decision, headers=ben).status_code
+        == 409
+    )
+    assert (
+        app_client.post(f"/api/v1/reviews/{request_id}/decision", json=decision, headers=ana).status_code
+        == 200
+    )
+    released = gateway.get(f"/gateway/v1/claims/results/{request_id}", headers=admin).json()
+    assert released == {**released, "status": "edited", "output": {"value": "low"}}
+    log = app_client.get("/api/v1/usecases/claims/inferences", headers=admin).json()["data"]
+    assert log[0]["label"]["overridden"] is True and log[0]["label_source"] == "review"
+
+
+def test_canary_analysis_steps_up_on_good_data_and_rolls_back_a_failing_candidate(
+    app_client: TestClient,
+    admin: dict[str, str],
+    gateway: TestClient,
+    model_server: dict[str, str],
+    store: Store,
+) -> None:
+    setup(app_client, admin, model_server)
+    criteria = ["error_rate <= 0.10"]  # 0 errors in ~60 bounds the rate below 0.10, not below 0.05
+    body = {
+        "stage": "canary",
+        "primary": "1.0.0",
+        "candidate": "2.0.0",
+        "weight": 50,
+        "criteria": criteria,
+        "ladder": [5, 25, 50, 100],
+        "min_samples": 30,
+        "override_reason": "test",
+    }
+    started = app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin)
+    assert started.status_code == 200, started.text
+    wait_for_stage(gateway, "canary")
+    for i in range(120):
+        gateway.post("/gateway/v1/claims/predict", json={"input": {}, "key": f"k{i}"}, headers=admin)
+    gateway.app.state.gateway.journal.flush()  # type: ignore[attr-defined]
+    stepped = app_client.post("/api/v1/usecases/claims/rollout/analyse", headers=admin).json()
+    assert stepped["outcome"] == "pass", [r["reason"] for r in stepped["results"]]
+    assert app_client.get("/api/v1/usecases/claims/rollout", headers=admin).json()["rollout"]["weight"] == 100
+    evidence = app_client.get(
+        "/api/v1/usecases/claims/evidence", params={"kind": "rollout.canary"}, headers=admin
+    ).json()["data"]
+    assert evidence[0]["payload"]["weight"] == 50
+    # A candidate that fails every request is sent back to shadow at once.
+    broken = {"name": "claims-model", "version": "3.0.0", "kind": "http", "uri": model_server["broken"]}
+    assert app_client.post("/api/v1/usecases/claims/models", json=broken, headers=admin).status_code == 201
+    body |= {"candidate": "3.0.0", "weight": 50}
+    seen = gateway.get("/gateway/v1/health").json()["counter"]
+    assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+    wait_for_reload(gateway, seen)
+    for i in range(120):
+        gateway.post("/gateway/v1/claims/predict", json={"input": {}, "key": f"k{i}"}, headers=admin)
+    gateway.app.state.gateway.journal.flush()  # type: ignore[attr-defined]
+    failed = app_client.post("/api/v1/usecases/claims/rollout/analyse", headers=admin).json()
+    assert failed["outcome"] == "fail", failed
+    rollout = app_client.get("/api/v1/usecases/claims/rollout", headers=admin).json()["rollout"]
+    assert (rollout["stage"], rollout["weight"]) == ("shadow", 0)
+    with store.session() as session:
+        errors = session.scalars(select(InferenceRecord).where(InferenceRecord.status == "error")).all()
+        assert errors and all(r.arm == "candidate" for r in errors)
