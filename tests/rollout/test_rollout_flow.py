@@ -299,3 +299,43 @@ def test_canary_analysis_steps_up_on_good_data_and_rolls_back_a_failing_candidat
     with store.session() as session:
         errors = session.scalars(select(InferenceRecord).where(InferenceRecord.status == "error")).all()
         assert errors and all(r.arm == "candidate" for r in errors)
+
+
+def test_a_replica_judges_an_ended_window_on_its_own_and_only_once(
+    app_client: TestClient,
+    admin: dict[str, str],
+    gateway: TestClient,
+    model_server: dict[str, str],
+    store: Store,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from phasegate.rollout.models import Rollout
+
+    setup(app_client, admin, model_server)
+    body = {
+        "stage": "canary",
+        "primary": "1.0.0",
+        "candidate": "2.0.0",
+        "weight": 25,
+        "window_seconds": 60,
+        "criteria": ["error_rate <= 0.10"],
+        "min_samples": 20,
+        "override_reason": "test",
+    }
+    assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+    wait_for_stage(gateway, "canary")
+    for i in range(200):
+        gateway.post("/gateway/v1/claims/predict", json={"input": {}, "key": f"k{i}"}, headers=admin)
+    replica = gateway.app.state.gateway  # type: ignore[attr-defined]
+    replica.journal.flush()
+    assert replica.analyse_due() == []  # the window has a minute to run
+    with store.transaction() as session:
+        rollout = session.get(Rollout, "claims")
+        assert rollout is not None
+        rollout.window_started_at = datetime.now(UTC) - timedelta(minutes=2)
+    [outcome] = replica.analyse_due()
+    assert outcome["outcome"] == "pass" and "25 % to 50 %" in outcome["action"]
+    assert replica.analyse_due() == []  # the next window has just begun
+    history = app_client.get("/api/v1/usecases/claims/rollout", headers=admin).json()["transitions"]
+    assert history[0]["actor"] == "gateway:analysis" and history[0]["to_weight"] == 50

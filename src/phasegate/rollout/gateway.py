@@ -49,8 +49,8 @@ from phasegate.evaluation.registry import file_sha256, local_path
 from phasegate.identity import service as identity_service
 from phasegate.identity.roles import Action
 from phasegate.identity.service import Principal
+from phasegate.rollout import analysis_runs, redaction, resilience, routing, service
 from phasegate.rollout import journal as journal_
-from phasegate.rollout import redaction, resilience, routing, service
 from phasegate.rollout.models import InferenceRecord, ReviewItem, Rollout
 from phasegate.settings import Settings, get_settings
 from phasegate.store import Store
@@ -58,6 +58,7 @@ from phasegate.store import Store
 PREFIX = "/gateway/v1"
 POLL_INTERVAL_S = 0.2
 TOKEN_TTL_S = 60.0
+ANALYSIS_EVERY_S = 5.0  # how often a replica looks for analysis windows that have ended
 UPSTREAM_TIMEOUT_S = 10.0
 log = logging.getLogger(__name__)
 
@@ -192,11 +193,32 @@ class Gateway:
         self._poller.start()
 
     def _poll(self) -> None:
+        next_analysis = time.monotonic() + ANALYSIS_EVERY_S
         while not self._stop.wait(self.poll_interval_s):
             try:
                 self.reload()
             except Exception:  # a store hiccup must not stop the poller; the old state stays in force
                 log.exception("reloading the routing state failed; keeping the previous one")
+            if time.monotonic() >= next_analysis:
+                next_analysis = time.monotonic() + ANALYSIS_EVERY_S
+                self.analyse_due()
+
+    def analyse_due(self) -> list[dict[str, Any]]:
+        """Judge every window that has ended; a window another replica claimed first is left to it."""
+        outcomes = []
+        try:
+            with self.store.session() as session:
+                due = analysis_runs.due(session)
+            for usecase_id in due:
+                with self.store.transaction() as session:
+                    outcomes.append(
+                        analysis_runs.analyse_window(
+                            session, usecase_id=usecase_id, actor=analysis_runs.ANALYST.name
+                        )
+                    )
+        except Exception:  # the analysis must not stop the poller; the next round tries again
+            log.exception("step analysis failed")
+        return outcomes
 
     def stop(self) -> None:
         self._stop.set()
