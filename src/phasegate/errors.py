@@ -65,6 +65,12 @@ class Forbidden(PhasegateError):
     status_code = 403
 
 
+class TooManyRequests(PhasegateError):
+    """A rate limit or a budget says no for now."""
+
+    status_code = 429
+
+
 @dataclass
 class Outcome:
     """What a bulk operation did, row by row."""

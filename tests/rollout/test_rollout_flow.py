@@ -339,3 +339,106 @@ def test_a_replica_judges_an_ended_window_on_its_own_and_only_once(
     assert replica.analyse_due() == []  # the next window has just begun
     history = app_client.get("/api/v1/usecases/claims/rollout", headers=admin).json()["transitions"]
     assert history[0]["actor"] == "gateway:analysis" and history[0]["to_weight"] == 50
+
+
+def test_rate_limits_budgets_and_the_cache(
+    app_client: TestClient, admin: dict[str, str], gateway: TestClient, model_server: dict[str, str]
+) -> None:
+    setup(app_client, admin, model_server)
+    body = {"stage": "full", "primary": "1.0.0", "rate_limit_per_minute": 4, "override_reason": "test"}
+    assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+    wait_for_stage(gateway, "full")
+    codes = [
+        gateway.post("/gateway/v1/claims/predict", json={"input": {"n": i}}, headers=admin).status_code
+        for i in range(6)
+    ]
+    assert codes == [200, 200, 200, 200, 429, 429]
+    seen = gateway.get("/gateway/v1/health").json()["counter"]
+    body = {
+        "stage": "full",
+        "rate_limit_per_minute": 1000,
+        "cost_per_request": 0.25,
+        "monthly_budget": 1.0,
+        "cache_seconds": 60,
+    }
+    assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+    wait_for_reload(gateway, seen)
+    first = gateway.post("/gateway/v1/claims/predict", json={"input": {"same": 1}}, headers=admin).json()
+    again = gateway.post("/gateway/v1/claims/predict", json={"input": {"same": 1}}, headers=admin).json()
+    assert "from the cache" not in first["reason"] and "answered from the cache" in again["reason"]
+    assert again["output"] == first["output"]
+    # A cached answer costs nothing; three more calls spend the budget of 1.00 at 0.25 each.
+    spent = [
+        gateway.post("/gateway/v1/claims/predict", json={"input": {"n": i}}, headers=admin).status_code
+        for i in range(10, 15)
+    ]
+    assert spent == [200, 200, 200, 429, 429]
+    refused = gateway.post("/gateway/v1/claims/predict", json={"input": {"n": 99}}, headers=admin)
+    assert "monthly budget" in refused.json()["detail"]
+
+
+def test_usage_is_shared_across_replicas_through_the_store(store: Store) -> None:
+    from datetime import UTC, datetime
+
+    from phasegate.errors import TooManyRequests
+    from phasegate.rollout.usage import UsageTracker
+
+    at = datetime.now(UTC)
+    first, second = UsageTracker(), UsageTracker()
+    for _ in range(3):
+        first.add("claims", "svc", 0.0, at=at)
+        second.add("claims", "svc", 0.0, at=at)
+    first.check("claims", "svc", limit=5, budget=None, at=at)  # each replica alone has counted 3
+    with store.session() as session:
+        first.sync(session, at=at)
+        second.sync(session, at=at)
+        first.sync(session, at=at)
+    with pytest.raises(TooManyRequests, match="made 6 requests"):
+        first.check("claims", "svc", limit=5, budget=None, at=at)
+    second.check("claims", "other-caller", limit=5, budget=None, at=at)
+
+
+def test_retention_purges_old_inference_records(store: Store) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from phasegate.identity.service import local_operator
+    from phasegate.portfolio import service as portfolio_service
+    from phasegate.portfolio.schemas import UseCaseSpec
+    from phasegate.rollout import service as rollout_service
+    from phasegate.rollout.gateway import store_records
+
+    operator = local_operator("test")
+    now = datetime.now(UTC)
+    with store.transaction() as session:
+        portfolio_service.create(session, actor=operator, spec=UseCaseSpec(id="claims", name="Claims"))
+        change = rollout_service.StageChange(stage="off", retention_days=30)
+        rollout_service.set_stage(session, actor=operator, usecase_id="claims", change=change)
+        base = {
+            "type": "inference",
+            "usecase_id": "claims",
+            "caller": "svc",
+            "version_id": None,
+            "arm": "none",
+            "stage": "off",
+            "reason": "r",
+            "status": "answered",
+            "latency_ms": 1.0,
+            "cost": 0.0,
+            "output_type": None,
+            "confidence": None,
+            "input": {},
+            "output": None,
+            "error": None,
+        }
+        store_records(
+            session,
+            [
+                {**base, "id": "rq-old", "at": (now - timedelta(days=31)).isoformat()},
+                {**base, "id": "rq-new", "at": (now - timedelta(days=29)).isoformat()},
+            ],
+        )
+    with store.transaction() as session:
+        assert rollout_service.purge_expired(session) == 1
+    with store.session() as session:
+        assert session.get(InferenceRecord, "rq-old") is None
+        assert session.get(InferenceRecord, "rq-new") is not None

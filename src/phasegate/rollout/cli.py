@@ -49,6 +49,10 @@ def rollout_set(
     window: Annotated[int | None, Opt(help="seconds per analysis window")] = None,
     min_samples: Annotated[int | None, Opt(help="per arm, before a window can pass or fail")] = None,
     cost: Annotated[float | None, Opt(help="cost recorded per request")] = None,
+    rate_limit: Annotated[int | None, Opt(help="requests a minute per caller, across replicas")] = None,
+    budget: Annotated[float | None, Opt(help="the cost a calendar month may reach")] = None,
+    cache: Annotated[int | None, Opt(help="seconds to answer identical requests from memory")] = None,
+    retention: Annotated[int | None, Opt(help="days to keep inference records")] = None,
     override: Annotated[str | None, Opt(help="go past the gates, saying why (admin, program lead)")] = None,
 ) -> None:
     """Move a use case's traffic to a stage, as far as its gates allow."""
@@ -72,6 +76,10 @@ def rollout_set(
         "redaction": _document(redaction, "policy"),
         "window_seconds": window,
         "cost_per_request": cost,
+        "rate_limit_per_minute": rate_limit,
+        "monthly_budget": budget,
+        "cache_seconds": cache,
+        "retention_days": retention,
         "override_reason": override,
     }
     with api(ctx) as client:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import secrets
@@ -49,7 +50,7 @@ from phasegate.evaluation.registry import file_sha256, local_path
 from phasegate.identity import service as identity_service
 from phasegate.identity.roles import Action
 from phasegate.identity.service import Principal
-from phasegate.rollout import analysis_runs, redaction, resilience, routing, service
+from phasegate.rollout import analysis_runs, redaction, resilience, routing, service, usage
 from phasegate.rollout import journal as journal_
 from phasegate.rollout.models import InferenceRecord, ReviewItem, Rollout
 from phasegate.settings import Settings, get_settings
@@ -58,6 +59,7 @@ from phasegate.store import Store
 PREFIX = "/gateway/v1"
 POLL_INTERVAL_S = 0.2
 TOKEN_TTL_S = 60.0
+PURGE_EVERY_S = 3600.0  # retention rules are applied hourly
 ANALYSIS_EVERY_S = 5.0  # how often a replica looks for analysis windows that have ended
 UPSTREAM_TIMEOUT_S = 10.0
 log = logging.getLogger(__name__)
@@ -86,6 +88,9 @@ class Snapshot:
     policies: dict[str, redaction.RedactionPolicy] = field(default_factory=dict)
     costs: dict[str, float] = field(default_factory=dict)
     sla_minutes: dict[str, int] = field(default_factory=dict)
+    limits: dict[str, tuple[int | None, float | None, int]] = field(
+        default_factory=dict
+    )  # rate, budget, cache
 
 
 class PredictBody(BaseModel):
@@ -118,6 +123,8 @@ class Gateway:
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         self._shadows: set[asyncio.Task[None]] = set()
+        self.usage = usage.UsageTracker()
+        self.cache: dict[str, tuple[float, Any, float | None]] = {}
         # Hashed fields must not be reversible by someone holding only the log: a keyed hash, the key
         # derived from the installation's secret.
         self.hash_key = hashlib.sha256(b"phasegate redaction:" + settings.session_secret().encode()).digest()
@@ -169,6 +176,11 @@ class Gateway:
         )
         fresh.costs[rollout.usecase_id] = rollout.cost_per_request
         fresh.sla_minutes[rollout.usecase_id] = rollout.review_sla_minutes
+        fresh.limits[rollout.usecase_id] = (
+            rollout.rate_limit_per_minute,
+            rollout.monthly_budget,
+            rollout.cache_seconds,
+        )
         wanted = {
             rollout.primary_version_id,
             rollout.candidate_version_id,
@@ -194,14 +206,28 @@ class Gateway:
 
     def _poll(self) -> None:
         next_analysis = time.monotonic() + ANALYSIS_EVERY_S
+        next_purge = time.monotonic() + PURGE_EVERY_S
         while not self._stop.wait(self.poll_interval_s):
             try:
                 self.reload()
+                self.sync_usage()
             except Exception:  # a store hiccup must not stop the poller; the old state stays in force
                 log.exception("reloading the routing state failed; keeping the previous one")
+            if time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + PURGE_EVERY_S
+                try:
+                    with self.store.transaction() as session:
+                        service.purge_expired(session)
+                except Exception:
+                    log.exception("purging expired inference records failed")
             if time.monotonic() >= next_analysis:
                 next_analysis = time.monotonic() + ANALYSIS_EVERY_S
                 self.analyse_due()
+
+    def sync_usage(self) -> None:
+        """Share this replica's request counts and read everyone's, for limits and budgets."""
+        with self.store.session() as session:
+            self.usage.sync(session, at=datetime.now(UTC))
 
     def analyse_due(self) -> list[dict[str, Any]]:
         """Judge every window that has ended; a window another replica claimed first is left to it."""
@@ -250,19 +276,32 @@ class Gateway:
         if state is None:
             raise NotFound(f"'{usecase_id}' has no rollout: `phasegate rollout set {usecase_id} --stage ...`")
         caller.require(Action.gateway_call, usecase_id)
+        rate_limit, budget, cache_seconds = snapshot.limits.get(usecase_id, (None, None, 0))
+        moment = datetime.now(UTC)
+        self.usage.check(usecase_id, caller.name, limit=rate_limit, budget=budget, at=moment)
         request_id = "rq-" + secrets.token_hex(8)
         started = time.perf_counter()
         chosen = routing.route(state, body.key)
         output: Any = None
         confidence: float | None = None
         error: str | None = None
+        cached = ""
+        cacheable = cache_seconds > 0 and chosen.version is not None and not chosen.hold_for_review
+        cache_key = _cache_key(chosen.version, body.input) if cacheable else ""
         if chosen.target == "fallback" and chosen.version is None:
             output = state.fallback.static
+        elif cacheable and (hit := self.cache.get(cache_key)) is not None and hit[0] > time.monotonic():
+            output, confidence, cached = hit[1], hit[2], "; answered from the cache"
         elif chosen.version is not None:
             try:
                 output, confidence = await self.call(snapshot.upstreams.get(chosen.version), body.input)
             except UpstreamError as exc:
                 error = str(exc)
+            else:
+                if cacheable:
+                    self.cache[cache_key] = (time.monotonic() + cache_seconds, output, confidence)
+        cost = snapshot.costs.get(usecase_id, 0.0) if chosen.version is not None and not cached else 0.0
+        self.usage.add(usecase_id, caller.name, cost, at=moment)
         hold, why = routing.after_model(state, body.input, confidence)
         hold = hold and error is None and chosen.version is not None
         latency_ms = (time.perf_counter() - started) * 1000
@@ -277,10 +316,10 @@ class Gateway:
             "version_id": chosen.version,
             "arm": chosen.target,
             "stage": state.stage if not state.killed else "killed",
-            "reason": f"{chosen.reason}; {why}",
+            "reason": f"{chosen.reason}; {why}{cached}",
             "status": status,
             "latency_ms": round(latency_ms, 3),
-            "cost": snapshot.costs.get(usecase_id, 0.0),
+            "cost": cost,
             "output_type": type(output).__name__ if output is not None else None,
             "confidence": confidence,
             "input": redaction.redact(body.input, policy),
@@ -492,6 +531,12 @@ class UpstreamError(Exception):
     def __init__(self, message: str, *, kind: resilience.ErrorKind = "client_error") -> None:
         super().__init__(message)
         self.kind = kind
+
+
+def _cache_key(version: str | None, inputs: dict[str, Any]) -> str:
+    """Identical requests to the same version share a key; the input itself is not kept in the key."""
+    canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{version}\n{canonical}".encode()).hexdigest()
 
 
 def _as_object(value: Any) -> Any:

@@ -34,6 +34,10 @@ class Rollout(Base):
     min_samples: Mapped[int] = mapped_column(default=100)  # per arm, before a window can pass or fail
     window_started_at: Mapped[datetime | None]
     cost_per_request: Mapped[float] = mapped_column(default=0.0)
+    rate_limit_per_minute: Mapped[int | None]  # per caller, across every replica
+    monthly_budget: Mapped[float | None]  # the cost of requests a calendar month may reach
+    cache_seconds: Mapped[int] = mapped_column(default=0)  # identical requests answered from memory
+    retention_days: Mapped[int | None]  # inference records older than this are purged
     review_sla_minutes: Mapped[int] = mapped_column(default=60)
     updated_by: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=now)
@@ -47,6 +51,18 @@ class GatewayState(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     counter: Mapped[int] = mapped_column(default=0)
     changed_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class UsageCount(Base):
+    """Requests and their cost per use case, caller and minute: what rate limits and budgets read."""
+
+    __tablename__ = "usage_counts"
+
+    usecase_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    caller: Mapped[str] = mapped_column(String(200), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(primary_key=True)
+    requests: Mapped[int] = mapped_column(default=0)
+    cost: Mapped[float] = mapped_column(default=0.0)
 
 
 class RolloutTransition(Base):

@@ -35,6 +35,10 @@ class StageBody(BaseModel):
     window_seconds: int | None = Field(None, ge=10)
     min_samples: int | None = Field(None, ge=1, description="per arm, before a window can pass or fail")
     cost_per_request: float | None = Field(None, ge=0)
+    rate_limit_per_minute: int | None = Field(None, ge=1, description="per caller, across every replica")
+    monthly_budget: float | None = Field(None, ge=0, description="the cost a calendar month may reach")
+    cache_seconds: int | None = Field(None, ge=0, description="answer identical requests from memory")
+    retention_days: int | None = Field(None, ge=1, description="purge inference records older than this")
     review_sla_minutes: int | None = Field(None, ge=1)
     override_reason: str | None = None
 

@@ -94,6 +94,10 @@ def rollout_view(rollout: Rollout) -> dict[str, Any]:
         "window_seconds": rollout.window_seconds,
         "min_samples": rollout.min_samples,
         "cost_per_request": rollout.cost_per_request,
+        "rate_limit_per_minute": rollout.rate_limit_per_minute,
+        "monthly_budget": rollout.monthly_budget,
+        "cache_seconds": rollout.cache_seconds,
+        "retention_days": rollout.retention_days,
         "review_sla_minutes": rollout.review_sla_minutes,
         "updated_by": rollout.updated_by,
         "updated_at": rollout.updated_at.isoformat(),
@@ -116,6 +120,10 @@ class StageChange:
     window_seconds: int | None = None
     min_samples: int | None = None
     cost_per_request: float | None = None
+    rate_limit_per_minute: int | None = None
+    monthly_budget: float | None = None
+    cache_seconds: int | None = None
+    retention_days: int | None = None
     review_sla_minutes: int | None = None
     override_reason: str | None = None
     problems: list[Problem] = field(default_factory=list)
@@ -211,8 +219,16 @@ def set_stage(session: Session, *, actor: Principal, usecase_id: str, change: St
     if problems:
         raise InvalidInput("the rollout is not valid; nothing changed", problems)
     answering = candidate_id if change.stage in ("canary", "full") and candidate_id else primary_id
-    blocked = gate_problems(session, usecase_id=usecase_id, stage=change.stage)
-    if change.stage in ("segment", "canary", "full") and answering is not None:
+    # Settings changed in place (limits, policy, criteria, a lower weight) need no gate again.
+    moving = (
+        before is None
+        or change.stage != before["stage"]
+        or primary_id != before["primary"]
+        or candidate_id != before["candidate"]
+        or weight > before["weight"]
+    )
+    blocked = gate_problems(session, usecase_id=usecase_id, stage=change.stage) if moving else []
+    if moving and change.stage in ("segment", "canary", "full") and answering is not None:
         version = session.get(ModelVersion, answering)
         if version is not None and version.status != "approved":
             blocked.append(f"{version.name} {version.version} is {version.status}, not approved")
@@ -288,6 +304,10 @@ def _apply(
         "window_seconds",
         "min_samples",
         "cost_per_request",
+        "rate_limit_per_minute",
+        "monthly_budget",
+        "cache_seconds",
+        "retention_days",
         "review_sla_minutes",
     ):
         value = getattr(change, name)
@@ -382,6 +402,29 @@ def transition_view(record: RolloutTransition) -> dict[str, Any]:
         "actor": record.actor,
         "at": record.at.isoformat(),
     }
+
+
+def purge_expired(session: Session, *, at: datetime | None = None) -> int:
+    """Delete inference records past each rollout's retention, and usage counts older than two months."""
+    from datetime import timedelta
+
+    from sqlalchemy import delete
+
+    from phasegate.rollout.models import InferenceRecord, UsageCount
+
+    moment = at or now()
+    purged = 0
+    for rollout in session.scalars(select(Rollout).where(Rollout.retention_days.is_not(None))):
+        assert rollout.retention_days is not None
+        result = session.execute(
+            delete(InferenceRecord).where(
+                InferenceRecord.usecase_id == rollout.usecase_id,
+                InferenceRecord.at < moment - timedelta(days=rollout.retention_days),
+            )
+        )
+        purged += getattr(result, "rowcount", 0) or 0
+    session.execute(delete(UsageCount).where(UsageCount.minute < moment - timedelta(days=62)))
+    return purged
 
 
 def when(moment: datetime | None) -> str | None:

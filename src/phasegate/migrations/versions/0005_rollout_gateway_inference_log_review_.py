@@ -2,7 +2,7 @@
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-12-07 05:25:34.554087
+Create Date: 2026-12-07 05:41:38.829763
 """
 
 from __future__ import annotations
@@ -78,6 +78,15 @@ def upgrade() -> None:
         batch_op.create_index("ix_review_queue", ["usecase_id", "status", "created_at"], unique=False)
 
     op.create_table(
+        "usage_counts",
+        sa.Column("usecase_id", sa.String(length=80), nullable=False),
+        sa.Column("caller", sa.String(length=200), nullable=False),
+        sa.Column("minute", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("requests", sa.Integer(), nullable=False),
+        sa.Column("cost", sa.Double(), nullable=False),
+        sa.PrimaryKeyConstraint("usecase_id", "caller", "minute"),
+    )
+    op.create_table(
         "rollout_transitions",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("usecase_id", sa.String(length=80), nullable=False),
@@ -114,6 +123,10 @@ def upgrade() -> None:
         sa.Column("min_samples", sa.Integer(), nullable=False),
         sa.Column("window_started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("cost_per_request", sa.Double(), nullable=False),
+        sa.Column("rate_limit_per_minute", sa.Integer(), nullable=True),
+        sa.Column("monthly_budget", sa.Double(), nullable=True),
+        sa.Column("cache_seconds", sa.Integer(), nullable=False),
+        sa.Column("retention_days", sa.Integer(), nullable=True),
         sa.Column("review_sla_minutes", sa.Integer(), nullable=False),
         sa.Column("updated_by", sa.Text(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -132,6 +145,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_rollout_transitions_usecase_id"))
 
     op.drop_table("rollout_transitions")
+    op.drop_table("usage_counts")
     with op.batch_alter_table("review_items", schema=None) as batch_op:
         batch_op.drop_index("ix_review_queue")
 
