@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from phasegate import __version__, kinds
@@ -23,10 +26,21 @@ def create_app(
     store: Store | None = None,
     local_principal: Principal | None = None,
     web: bool = True,
+    gateway: bool = False,
 ) -> FastAPI:
     """The API (and, unless told otherwise, the web pages) over the configured store."""
     settings = settings or get_settings()
+    lifespan = None
+    if gateway:
+        from phasegate.rollout import gateway as gateway_
+
+        @asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            async with gateway_.running(app, app.state.store, settings, gateway_.POLL_INTERVAL_S):
+                yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="phasegate",
         version=__version__,
         description="AI use cases from pilot to production, through gates decided on evidence.",
@@ -45,8 +59,15 @@ def create_app(
     app.include_router(evaluation_routes.router, prefix=API_PREFIX)
     app.include_router(rollout_routes.router, prefix=API_PREFIX)
     app.include_router(kinds.router, prefix=API_PREFIX)
+    if gateway:
+        app.include_router(gateway_.router)
     if web:
         from phasegate.web import mount_web
 
         mount_web(app, settings)
     return app
+
+
+def create_app_with_gateway() -> FastAPI:
+    """The API, the web UI and a gateway replica in one process: `phasegate serve --gateway`."""
+    return create_app(gateway=True)

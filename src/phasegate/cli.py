@@ -55,14 +55,16 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     reload: Annotated[bool, typer.Option(help="restart on code changes")] = False,
+    gateway: Annotated[
+        bool, typer.Option(help="also serve the gateway (/gateway/v1) in this process")
+    ] = False,
 ) -> None:
-    """Serve the API (/api/v1) and the web UI."""
+    """Serve the API (/api/v1) and the web UI (and, with --gateway, a gateway replica)."""
     import uvicorn
 
     out.print(f"phasegate on http://{host}:{port}  (API docs: http://{host}:{port}/api/v1/docs)")
-    uvicorn.run(
-        "phasegate.app:create_app", factory=True, host=host, port=port, reload=reload, log_level="info"
-    )
+    factory = "phasegate.app:create_app_with_gateway" if gateway else "phasegate.app:create_app"
+    uvicorn.run(factory, factory=True, host=host, port=port, reload=reload, log_level="info")
 
 
 @app.command("apply")

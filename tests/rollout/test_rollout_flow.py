@@ -442,3 +442,17 @@ def test_retention_purges_old_inference_records(store: Store) -> None:
     with store.session() as session:
         assert session.get(InferenceRecord, "rq-old") is None
         assert session.get(InferenceRecord, "rq-new") is not None
+
+
+def test_the_gateway_can_run_inside_phasegate_serve(
+    store: Store, settings: Settings, admin: dict[str, str], model_server: dict[str, str]
+) -> None:
+    from phasegate.app import create_app
+
+    with TestClient(create_app(settings, store=store, gateway=True)) as both:
+        setup(both, admin, model_server)
+        body = {"stage": "full", "primary": "1.0.0", "override_reason": "test"}
+        assert both.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+        wait_for_stage(both, "full")
+        answer = both.post("/gateway/v1/claims/predict", json={"input": {}}, headers=admin)
+        assert answer.status_code == 200 and answer.json()["output"] == "low"
