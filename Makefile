@@ -22,7 +22,7 @@ system-deps:
 run: install
 	$(BIN)/phasegate init
 	$(BIN)/phasegate demo load
-	$(BIN)/phasegate serve --host $(HOST) --port $(PORT)
+	$(BIN)/phasegate serve --gateway --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -3,7 +3,8 @@
 Adult (Becker and Kohavi, 1996; CC BY 4.0) ships gzipped with phasegate. The demo writes its
 train and test splits into the home folder, trains a logistic regression on the train split,
 registers it as a trusted version of `income-prescreen`, and evaluates it on the test split by
-sex and race against a one-line heuristic, so the pilot gate has real evidence to read.
+sex and race against a one-line heuristic, so the pilot gate has real evidence to read. A second
+version with balanced class weights is evaluated against the first and put in shadow behind it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from phasegate.client import ApiError, Client
 USECASE = "income-prescreen"
 MODEL = "income-logreg"
 VERSION = "1.0.0"
+CANDIDATE = "1.1.0"  # class weights balanced: more incomes above 50K found, at some cost in precision
 LABEL = "income"
 CATEGORICAL = ["workclass", "education", "marital_status", "occupation", "relationship", "race", "sex"]
 NUMERIC = ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
@@ -42,8 +44,8 @@ def write_splits(folder: Path) -> tuple[Path, Path]:
     return train_path, test_path
 
 
-def train(train_path: Path, model_path: Path) -> Path:
-    """A one-hot logistic regression on the train split, saved with joblib."""
+def train(train_path: Path, model_path: Path, *, balanced: bool = False) -> Path:
+    """A one-hot logistic regression on the train split, saved with joblib; balanced weighs classes evenly."""
     import joblib
     import pandas as pd
     from sklearn.compose import ColumnTransformer
@@ -58,7 +60,8 @@ def train(train_path: Path, model_path: Path) -> Path:
             ("numbers", StandardScaler(), NUMERIC),
         ]
     )
-    model = Pipeline([("features", features), ("classifier", LogisticRegression(max_iter=1000))])
+    classifier = LogisticRegression(max_iter=1000, class_weight="balanced" if balanced else None)
+    model = Pipeline([("features", features), ("classifier", classifier)])
     model.fit(frame[CATEGORICAL + NUMERIC], frame[LABEL])
     model_path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, model_path)
@@ -83,31 +86,36 @@ def load_evaluation(client: Client, home: Path) -> dict[str, Any] | None:
                 "system": "UCI Adult (census 1994)",
             },
         )
-    model_path = train(train_path, folder / "models" / f"{MODEL}-{VERSION}.joblib")
-    try:
-        client.post(
-            f"/usecases/{USECASE}/models",
-            {
-                "name": MODEL,
-                "version": VERSION,
-                "kind": "python",
-                "uri": str(model_path),
-                "trusted": True,
-                "training_data": "adult-train",
-                "parameters": {"algorithm": "logistic regression", "max_iter": 1000},
-            },
-        )
-    except ApiError as exc:
-        if exc.status != 409:
-            raise
+    for version, balanced in ((VERSION, False), (CANDIDATE, True)):
+        model_path = train(train_path, folder / "models" / f"{MODEL}-{version}.joblib", balanced=balanced)
+        try:
+            client.post(
+                f"/usecases/{USECASE}/models",
+                {
+                    "name": MODEL,
+                    "version": version,
+                    "kind": "python",
+                    "uri": str(model_path),
+                    "trusted": True,
+                    "training_data": "adult-train",
+                    "parameters": {
+                        "algorithm": "logistic regression",
+                        "max_iter": 1000,
+                        "class_weight": "balanced" if balanced else None,
+                    },
+                },
+            )
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+    common = {"data": "adult-test", "label": LABEL, "segments": ["sex", "race"]}
     run: dict[str, Any] = client.post(
-        f"/usecases/{USECASE}/evaluations",
-        {
-            "model": VERSION,
-            "data": "adult-test",
-            "label": LABEL,
-            "segments": ["sex", "race"],
-            "baseline_prediction": "heuristic",
-        },
+        f"/usecases/{USECASE}/evaluations", {**common, "model": VERSION, "baseline_prediction": "heuristic"}
+    )
+    # The candidate against the version it would replace, on the same records.
+    client.post(f"/usecases/{USECASE}/evaluations", {**common, "model": CANDIDATE, "baseline": VERSION})
+    # Shadow needs no gate: the candidate sees live requests, answers nobody, and its agreement is logged.
+    client.put(
+        f"/usecases/{USECASE}/rollout", {"stage": "shadow", "primary": VERSION, "candidate": CANDIDATE}
     )
     return run

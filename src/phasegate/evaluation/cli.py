@@ -300,7 +300,7 @@ def eval_list(
                 r["rows"],
                 _interval(r["metrics"]["precision"]) if "precision" in r["metrics"] else "",
                 _interval(r["metrics"]["recall"]) if "recall" in r["metrics"] else "",
-                r["max_disparity"],
+                "" if r["max_disparity"] is None else f"{r['max_disparity']:.3f}",
                 r["created_at"][:16],
             )
             for r in result["data"]

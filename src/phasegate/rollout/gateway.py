@@ -141,7 +141,17 @@ class Gateway:
             if current == self.snapshot.counter:
                 return False
             self.snapshot = self._read(session, current)
+        self._warm(self.snapshot)
         return True
+
+    def _warm(self, snapshot: Snapshot) -> None:
+        """Load in-process models now, off the request path, so no caller waits for a pickle to load."""
+        for upstream in snapshot.upstreams.values():
+            if upstream.kind == "python" and upstream.id not in self.models:
+                try:
+                    self._python_model(upstream)
+                except UpstreamError:
+                    log.warning("%s cannot be loaded; requests to it will say why", upstream.label)
 
     def _read(self, session: Session, current: int) -> Snapshot:
         fresh = Snapshot(counter=current)
@@ -476,7 +486,7 @@ class Gateway:
                 f"{upstream.label}: the answer does not follow its protocol", kind="client_error"
             ) from exc
 
-    def _python(self, upstream: Upstream, inputs: dict[str, Any]) -> tuple[Any, float | None]:
+    def _python_model(self, upstream: Upstream) -> Any:
         model = self.models.get(upstream.id)
         if model is None:
             path = local_path(upstream.uri)
@@ -489,6 +499,10 @@ class Gateway:
             import joblib
 
             model = self.models.setdefault(upstream.id, joblib.load(path))
+        return model
+
+    def _python(self, upstream: Upstream, inputs: dict[str, Any]) -> tuple[Any, float | None]:
+        model = self._python_model(upstream)
         import pandas as pd
 
         frame = pd.DataFrame([inputs])
