@@ -182,6 +182,7 @@ MATRIX: dict[tuple[str, str], tuple[frozenset[Role], Request]] = {
     ("GET", "/api/v1/reviews"): (ANY, lambda role, s: {}),
     ("POST", "/api/v1/reviews/next"): (REVIEW_DECIDERS, lambda role, s: {"params": {"usecase": "target"}}),
     ("POST", "/api/v1/reviews/{item_id}/take"): (REVIEW_DECIDERS, lambda role, s: {}),
+    ("POST", "/api/v1/reviews/{item_id}/release"): (REVIEW_DECIDERS, lambda role, s: {}),
     ("POST", "/api/v1/reviews/{item_id}/decision"): (
         REVIEW_DECIDERS,
         lambda role, s: {"json": {"decision": "approve"}},

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from phasegate.errors import Conflict, InvalidInput, NotFound, Problem
+from phasegate.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
 from phasegate.identity import audit
 from phasegate.identity.audit import Change
 from phasegate.identity.roles import Action
@@ -31,14 +31,16 @@ REASON_CODES = ("incorrect", "outdated", "missing_context", "conflicts_with_poli
 Order = Literal["oldest", "least_confident"]
 
 
-def item_view(item: ReviewItem, *, at: datetime | None = None) -> dict[str, Any]:
+def item_view(item: ReviewItem, *, at: datetime | None = None, content: bool = True) -> dict[str, Any]:
+    """An item as the doors show it; without content, a pending item's clear input and output stay out."""
     moment = at or now()
+    hidden = not content and item.status == "pending"
     return {
         "id": item.id,
         "usecase": item.usecase_id,
         "version": item.version_id,
-        "input": item.input,
-        "proposed": item.proposed,
+        "input": None if hidden else item.input,
+        "proposed": None if hidden else item.proposed,
         "confidence": item.confidence,
         "reason": item.reason,
         "status": item.status,
@@ -127,14 +129,37 @@ def take_next(
     """Reserve the first pending item nobody else holds, or None when the queue is empty."""
     if usecase_id is not None:
         service.require(session, actor, Action.review_decide, usecase_id)
-    else:
-        actor.require(Action.review_decide)
+    seen = refused = 0
     for item in queue(session, usecase_id=usecase_id, order=order, limit=200):
+        seen += 1
         try:
             return take(session, actor=actor, item_id=item.id)
-        except Conflict:
+        except Conflict:  # held by someone else
             continue
+        except Forbidden:  # a use case this reviewer has no role on
+            refused += 1
+    if usecase_id is None and refused == seen and not actor.usecase_roles:
+        # Nothing here was theirs to take: say whether they may review at all, rather than "empty".
+        actor.require(Action.review_decide)
     return None
+
+
+def can_decide(session: Session, *, actor: Principal, usecase_id: str) -> bool:
+    """Whether the caller may see a held item's clear content and decide it."""
+    try:
+        service.require(session, actor, Action.review_decide, usecase_id)
+    except Forbidden:
+        return False
+    return True
+
+
+def release(session: Session, *, actor: Principal, item_id: str) -> ReviewItem:
+    """Give back an item this reviewer holds, so the next reviewer can take it at once."""
+    item = get(session, item_id=item_id)
+    service.require(session, actor, Action.review_decide, item.usecase_id)
+    if item.reserved_by == actor.name and item.status == "pending":
+        item.reserved_by, item.reserved_until = None, None
+    return item
 
 
 def decide(
@@ -153,7 +178,9 @@ def decide(
     problems = []
     if decision not in DECISIONS:
         problems.append(Problem(f"must be one of {', '.join(DECISIONS)}", field="decision"))
-    if decision in ("edit", "reject") and reason_code not in REASON_CODES:
+    if reason_code is not None and reason_code not in REASON_CODES:
+        problems.append(Problem(f"must be one of {', '.join(REASON_CODES)}", field="reason_code"))
+    elif decision in ("edit", "reject") and reason_code is None:
         problems.append(Problem(f"say why: one of {', '.join(REASON_CODES)}", field="reason_code"))
     if decision == "edit" and output is None:
         problems.append(Problem("an edit needs the corrected output", field="output"))
@@ -178,7 +205,8 @@ def decide(
         if decision == "edit":
             item.released = output
     else:
-        item.input = None
+        # No redacted copy to keep: the clear one goes all the same.
+        item.input, item.proposed = None, None
     audit.record(
         session,
         actor=actor.name,

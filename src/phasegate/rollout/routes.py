@@ -141,8 +141,12 @@ def review_queue(
     """Pending review items, oldest or least confident first, with the queue's workload."""
     principal.require(Action.read, usecase)
     found = reviews.queue(session, usecase_id=usecase, order=order)
+    # The clear content of a held item is for those who may decide it, not for every reader.
+    allowed = {
+        u: reviews.can_decide(session, actor=principal, usecase_id=u) for u in {i.usecase_id for i in found}
+    }
     return {
-        "data": [reviews.item_view(i) for i in found],
+        "data": [reviews.item_view(i, content=allowed[i.usecase_id]) for i in found],
         "count": len(found),
         "workload": reviews.workload(session, usecase_id=usecase),
     }
@@ -165,6 +169,14 @@ def take_next(
 def take(item_id: str, session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Reserve an item for a few minutes; 409 when another reviewer holds it."""
     item = reviews.take(session, actor=principal, item_id=item_id)
+    session.commit()
+    return reviews.item_view(item)
+
+
+@router.post("/reviews/{item_id}/release")
+def release(item_id: str, session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Give back an item you hold, so another reviewer can take it at once."""
+    item = reviews.release(session, actor=principal, item_id=item_id)
     session.commit()
     return reviews.item_view(item)
 

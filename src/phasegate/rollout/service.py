@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from phasegate.errors import Forbidden, InvalidInput, NotFound, Problem
+from phasegate.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
 from phasegate.evaluation import registry
 from phasegate.evaluation.models import ModelVersion
 from phasegate.identity import audit
@@ -354,6 +354,10 @@ def kill(session: Session, *, actor: Principal, usecase_id: str, reason: str, on
     rollout = session.get(Rollout, usecase_id)
     if rollout is None:
         raise NotFound(f"'{usecase_id}' has no rollout to stop")
+    if rollout.killed == on:
+        raise Conflict(
+            f"'{usecase_id}' is already {'killed: ' + (rollout.kill_reason or '') if on else 'running'}"
+        )
     before = rollout_view(rollout)
     rollout.killed = on
     rollout.kill_reason = reason if on else None

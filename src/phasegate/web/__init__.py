@@ -19,6 +19,7 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
     from phasegate.evaluation import web as evaluation_web
     from phasegate.lifecycle import web as lifecycle_web
     from phasegate.portfolio import web as portfolio_web
+    from phasegate.rollout import web as rollout_web
     from phasegate.web import errors, login, static_files
 
     app.add_middleware(
@@ -38,3 +39,4 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(lifecycle_web.router)
     app.include_router(data_web.router)
     app.include_router(evaluation_web.router)
+    app.include_router(rollout_web.router)
