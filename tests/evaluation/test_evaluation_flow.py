@@ -8,6 +8,7 @@ pilot gate of the five-phase playbook reads the evidence.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -447,13 +448,18 @@ def test_the_roi_model_suggests_the_minimum_precision(app_client: TestClient, ad
     assert bare["available"] is False and "volume_per_month" in bare["reason"]
 
 
-@pytest.fixture(scope="module")
-def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """A local MLflow tracking store (SQLite, artifacts in a folder) with one registered version."""
+@pytest.fixture(scope="module", params=["file", "sqlite"])
+def mlflow_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """A local MLflow tracking store — a folder (mlruns) or a SQLite file — with one registered version."""
     from mlflow.tracking import MlflowClient
 
     folder = tmp_path_factory.mktemp("mlflow")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    # MLflow 3 keeps the folder store in maintenance and asks for this to use it.
+    before = os.environ.get("MLFLOW_ALLOW_FILE_STORE")
+    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    uri = (folder / "mlruns").as_uri() if request.param == "file" else f"sqlite:///{folder / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment = client.create_experiment("triage", artifact_location=(folder / "artifacts").as_uri())
     run_id = client.create_run(experiment).info.run_id
@@ -467,7 +473,11 @@ def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     client.set_terminated(run_id)
     client.create_registered_model("triage-model")
     client.create_model_version("triage-model", f"runs:/{run_id}/model", run_id)
-    return {"tracking_uri": uri, "run_id": run_id}
+    yield {"tracking_uri": uri, "run_id": run_id}
+    if before is None:
+        os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
+    else:
+        os.environ["MLFLOW_ALLOW_FILE_STORE"] = before
 
 
 def test_a_version_is_imported_from_an_mlflow_tracking_store(
