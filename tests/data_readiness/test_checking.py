@@ -111,6 +111,7 @@ def check(
     engine: str,
     references: dict[str, ir.Table] | None = None,
     stored: dict[str, Any] | None = None,
+    profile: profiling.Profile | None = None,
 ) -> ContractReport:
     def resolve(reference: str) -> ir.Table:
         source = reference.rpartition(".")[0]
@@ -118,7 +119,9 @@ def check(
             raise LookupError(f"no data source '{source}' in the catalog")
         return references[source]
 
-    return run_contract(contract, table, engine=engine, resolve_reference=resolve, baseline=stored, now=NOW)
+    return run_contract(
+        contract, table, engine=engine, resolve_reference=resolve, baseline=stored, now=NOW, profile=profile
+    )
 
 
 def outcome(report: ContractReport) -> dict[str, tuple[str, Any, int | None]]:
@@ -598,6 +601,120 @@ def test_an_empty_table_passes_its_counts_and_fails_freshness() -> None:
         "rule: positive": ("pass", 0.0, 0),
         "freshness": ("fail", "no values", None),
     }
+
+
+# A profile of the same table, taken just before (as an audit does), lends its counts.
+
+
+def test_a_profile_of_the_table_lends_its_counts_without_changing_a_result(engine_table: EngineTable) -> None:
+    table = engine_table(invoices(planted=True))
+    references = {"suppliers": engine_table(suppliers())}
+    alone = check(
+        example_contract(), table, engine=engine_table.name, references=references, stored=baseline()
+    )
+    profile = profiling.profile(table, engine=engine_table.name)
+
+    lent = check(
+        example_contract(),
+        table,
+        engine=engine_table.name,
+        references=references,
+        stored=baseline(),
+        profile=profile,
+    )
+
+    assert lent.as_dict() == alone.as_dict()
+
+
+def test_checks_a_profile_answers_run_no_query() -> None:
+    table = ibis.duckdb.connect().create_table("invoices", ibis.memtable(invoices(planted=False)))
+    contract = example_contract(
+        columns={
+            "invoice_id": {"not_null": True, "unique": True},
+            "net_amount": {"max_null_rate": 0.01, "min": 0, "max": 5000},
+            "total_amount": {"not_null": True},
+        },
+        rules=[],
+        distribution=None,
+        freshness=None,
+    )
+    profile = profiling.profile(table, engine="duckdb")
+
+    with counted_queries(table.get_backend()) as queries:
+        report = check(contract, table, engine="duckdb", profile=profile)
+
+    assert report.passed and queries[0] == report.queries == 0
+    assert outcome(report)["net_amount.min"] == ("pass", 100.0, 0)
+    assert report.rows == 1000
+
+
+def test_a_bound_the_profiles_extreme_breaks_is_still_counted_in_the_data() -> None:
+    table = ibis.duckdb.connect().create_table("invoices", ibis.memtable(invoices(planted=True)))
+    contract = example_contract(
+        columns={"net_amount": {"min": 0, "max": 5000}}, rules=[], distribution=None, freshness=None
+    )
+    profile = profiling.profile(table, engine="duckdb")
+
+    with counted_queries(table.get_backend()) as queries:
+        report = check(contract, table, engine="duckdb", profile=profile)
+
+    assert outcome(report) == {
+        "net_amount.min": ("fail", -5.0, 2),
+        "net_amount.max": ("fail", 2_000_000.0, 1),
+    }
+    assert queries[0] == report.queries == 2  # the two counts in one aggregate, then the examples
+
+
+def test_examples_are_the_first_failing_rows_by_a_column_the_run_proved_a_key(
+    engine_table: EngineTable,
+) -> None:
+    # Shuffled ids, scores falling as they rise, names against them: each order picks other rows.
+    ids = [(i * 37) % 101 for i in range(101)]
+    frame = pd.DataFrame(
+        {
+            "score": [-i if i % 2 == 0 else i for i in ids],
+            "name": [f"n{1000 - i}" for i in ids],
+            "id": ids,
+        }
+    )
+    contract = parse_contract(
+        {
+            "kind": "DataContract",
+            "id": "scores",
+            "source": "scores",
+            "columns": {"score": {"min": 0}, "name": {"not_null": True}, "id": {"unique": True}},
+        }
+    )
+
+    report = run_contract(contract, engine_table(frame), engine=engine_table.name)
+
+    examples = result(report, "score.min").examples
+    assert [row["id"] for row in examples] == [2, 4, 6, 8, 10]
+    assert list(examples[0]) == ["score", "name", "id"]
+
+
+def test_without_a_proven_key_examples_are_sorted_by_every_column_check_column_first() -> None:
+    frame = pd.DataFrame({"score": [-1, -1, -2, -3, -1, -5], "id": [7, 3, 9, 9, 1, 2]})
+    contract = parse_contract(
+        {
+            "kind": "DataContract",
+            "id": "scores",
+            "source": "scores",
+            "columns": {"score": {"min": 0}, "id": {"unique": True}},
+        }
+    )
+    table = ibis.duckdb.connect().create_table("scores", ibis.memtable(frame))
+
+    report = run_contract(contract, table, engine="duckdb")
+
+    assert result(report, "id.unique").status == "fail"
+    assert [(row["score"], row["id"]) for row in result(report, "score.min").examples] == [
+        (-5, 2),
+        (-3, 9),
+        (-2, 9),
+        (-1, 1),
+        (-1, 3),
+    ]
 
 
 # Row rules mean the same on every engine.

@@ -316,3 +316,53 @@ def test_above_a_million_rows_top_values_come_from_a_sample_scaled_back_up() -> 
     counts = dict(grade.top_values)
     for value, share in (("a", 0.5), ("b", 0.3), ("c", 0.2)):
         assert counts[value] == pytest.approx(share * 1_200_000, rel=0.05)
+
+
+def test_above_the_exact_row_limit_histograms_and_quantiles_come_from_a_sample_and_say_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(profiling, "EXACT_ROW_LIMIT", 10_000)
+    monkeypatch.setattr(profiling, "SAMPLE_ROWS", 5_000)
+    frame = pd.DataFrame({"n": [float(i) if i % 10 else None for i in range(100_000)]})
+
+    result = reference(frame)
+    n = result.column("n")
+
+    assert result.sample == pytest.approx(0.05) and not result.exact
+    assert (n.count, n.min, n.max) == (90_000, 1.0, 99_999.0)  # every row still counted
+    assert n.quantiles_approximate and n.quantiles["p50"] == pytest.approx(50_000, rel=0.05)
+    assert n.histogram is not None
+    # Scaled to the exact count of values, which equal-width bins of a uniform column share evenly.
+    assert sum(n.histogram.counts) == pytest.approx(90_000, abs=10)
+    assert all(c == pytest.approx(9_000, rel=0.1) for c in n.histogram.counts)
+
+
+def test_below_the_exact_row_limit_every_row_counts() -> None:
+    assert reference(mixed_frame()).sample is None
+
+
+def test_a_snapshot_stored_before_samples_were_recorded_still_loads() -> None:
+    stored = reference(mixed_frame()).as_dict()
+    del stored["sample"]
+
+    assert Profile.from_dict(stored).sample is None
+
+
+@pytest.mark.parametrize("engine_table", ["duckdb", "spark"], indirect=True)
+def test_engines_that_estimate_read_distributions_off_a_sample_above_the_limit(
+    engine_table: EngineTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(profiling, "EXACT_ROW_LIMIT", 1_000)
+    monkeypatch.setattr(profiling, "SAMPLE_ROWS", 1_000)
+    frame = pd.DataFrame({"n": [float(i) for i in range(10_000)], "s": [f"v{i % 4}" for i in range(10_000)]})
+
+    result = profile(engine_table(frame), engine=engine_table.name)
+    n, s = result.column("n"), result.column("s")
+
+    assert result.sample == pytest.approx(0.1) and (n.count, n.min, n.max) == (10_000, 0.0, 9_999.0)
+    assert n.quantiles["p50"] == pytest.approx(5_000, rel=0.1)
+    assert n.histogram is not None and sum(n.histogram.counts) == pytest.approx(10_000, abs=10)
+    assert all(c == pytest.approx(1_000, rel=0.4) for c in n.histogram.counts)
+    assert sorted(value for value, _ in s.top_values) == ["v0", "v1", "v2", "v3"]
+    assert all(count == pytest.approx(2_500, rel=0.25) for _, count in s.top_values)
+    assert s.shapes[0][0] == "a9"

@@ -3,7 +3,9 @@
 The cost is a handful of queries whatever the contract's size: ONE aggregate computes every column
 check, rule, freshness and distribution measure together; each reference adds one anti-join count;
 and, only when something fails, ONE more query fetches a few example rows for every failing check.
-Rows never come back to Python: only counts, and at most five example rows a failing check.
+Rows never come back to Python: only counts, and at most five example rows a failing check. Given
+a profile of the same table, the aggregate leaves out what the profile counted (rows, nulls,
+extremes), and runs not at all when nothing is left.
 
 What each check reports as observed, against its limit:
 
@@ -151,6 +153,8 @@ class _Plan:
     query: ir.Table | None = None  # a one-row query of its own, when it cannot join the aggregate
     failing: ir.Table | None = None
     shown: tuple[str, ...] = ()
+    # For a unique check: whether its column proved a key (no duplicates, no nulls) on this run.
+    keyed: Callable[[Mapping[str, Any], int], bool] | None = None
     check: str = ""  # set with column and limit by the planner, which knows the check's name
     column: str | None = None
     limit: Any = None
@@ -167,13 +171,21 @@ def run_contract(
     resolve_reference: Callable[[str], ir.Table] | None = None,
     baseline: Mapping[str, Any] | None = None,
     now: datetime | None = None,
+    profile: profiling.Profile | None = None,
 ) -> ContractReport:
-    """Check a contract against a table on its engine, in a bounded number of queries."""
+    """Check a contract against a table on its engine, in a bounded number of queries.
+
+    profile, a profile of this same table taken just before (as an audit does), lends its exact
+    counts: rows, nulls, extremes of integer and float columns and exact distinct counts are read
+    from it instead of the data, and a bound its extreme keeps costs nothing to check.
+    """
     executor = _Executor()
-    planner = _Planner(contract, table, executor, resolve_reference, baseline, now or datetime.now(UTC))
+    planner = _Planner(
+        contract, table, executor, resolve_reference, baseline, now or datetime.now(UTC), profile
+    )
     planned = planner.plan()
     plans = [item for item in planned if isinstance(item, _Plan)]
-    values, rows, broken = _measure(executor, table, plans, engine)
+    values, rows, broken = _measure(executor, table, plans, engine, planner.known)
     results: list[CheckResult] = []
     failing: list[tuple[int, _Plan]] = []
     for item in planned:
@@ -184,7 +196,8 @@ def run_contract(
         if result.status == "fail" and item.failing is not None:
             failing.append((len(results), item))
         results.append(result)
-    examples = _examples(executor, [plan for _, plan in failing], contract.masked_columns)
+    key = _key(plans, values, rows, broken)
+    examples = _examples(executor, [plan for _, plan in failing], contract.masked_columns, key)
     for (index, _), rows_of_check in zip(failing, examples, strict=True):
         results[index] = replace(results[index], examples=rows_of_check)
     return ContractReport(contract.id, contract.source, engine, rows, results, executor.queries)
@@ -206,16 +219,23 @@ class _Executor:
 
 
 def _measure(
-    executor: _Executor, table: ir.Table, plans: Sequence[_Plan], engine: str
+    executor: _Executor, table: ir.Table, plans: Sequence[_Plan], engine: str, known: Mapping[str, Any]
 ) -> tuple[dict[str, Any], int | None, dict[int, str]]:
-    """Every plan's measures in one aggregate; if the engine refuses it, plan by plan to find which."""
+    """Every plan's measures in one aggregate; if the engine refuses it, plan by plan to find which.
+
+    known holds the values a profile already measured, the row count among them: with nothing
+    left to measure, no query runs.
+    """
     measures = {alias: expr for plan in plans for alias, expr in plan.measures.items()}
     broken: dict[int, str] = {}
     try:
-        values = executor.one(table.aggregate(**{ROWS: table.count()}, **measures))
+        if ROWS in known and not measures:
+            values = dict(known)
+        else:
+            values = {**known, **executor.one(table.aggregate(**{ROWS: table.count()}, **measures))}
     except Exception as exc:
         try:
-            values = executor.one(table.aggregate(**{ROWS: table.count()}))
+            values = {**known, **executor.one(table.aggregate(**{ROWS: table.count()}))}
         except Exception:
             cause = f"cannot read the source on {engine}: {_cause(exc)}"
             return {}, None, {id(plan): cause for plan in plans}
@@ -251,14 +271,24 @@ def _error(check: str, column: str | None, cause: str, limit: Any = None) -> Che
     return CheckResult(check, column, "error", limit=limit, error=cause)
 
 
+def _key(
+    plans: Sequence[_Plan], values: Mapping[str, Any], rows: int | None, broken: Mapping[int, str]
+) -> str | None:
+    """A column this run proved a key (unique, never null): examples are the first rows by it."""
+    for plan in plans:
+        if plan.keyed is not None and id(plan) not in broken and plan.keyed(values, rows or 0):
+            return plan.column
+    return None
+
+
 def _examples(
-    executor: _Executor, plans: Sequence[_Plan], masked: frozenset[str]
+    executor: _Executor, plans: Sequence[_Plan], masked: frozenset[str], key: str | None = None
 ) -> list[list[dict[str, Any]]]:
     """A few rows breaking each failing check, in one query (a UNION ALL of one top-N per check)."""
     if not plans:
         return []
     shown = list(dict.fromkeys(column for plan in plans for column in plan.shown))
-    parts = [_example_part(plan, index, shown) for index, plan in enumerate(plans)]
+    parts = [_example_part(plan, index, shown, key) for index, plan in enumerate(plans)]
     try:
         fetched = executor.rows(ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0])
     except Exception:
@@ -273,15 +303,28 @@ def _examples(
     for row in fetched:
         grouped[int(row[CHECK_INDEX])].append(row)
     return [
-        [_masked(row, plan.shown, masked) for row in sorted(rows, key=_order_of(plan.shown))]
+        [
+            _masked(row, plan.shown, masked)
+            for row in sorted(rows, key=_order_of([key] if key else plan.shown))
+        ]
         for plan, rows in zip(plans, grouped, strict=True)
     ]
 
 
-def _example_part(plan: _Plan, index: int, shown: Sequence[str]) -> ir.Table:
+def _example_part(plan: _Plan, index: int, shown: Sequence[str], key: str | None) -> ir.Table:
+    """The check's first rows by the key, when the run proved one; else sorted by every shown column.
+
+    Either order is total, so every engine picks the same rows. By a key, the engine sorts one
+    column and reads the others of five rows only (DuckDB's late materialisation, an index scan that
+    stops early on PostgreSQL), where a sort by every column reads them all for every failing row:
+    millions when a column's null rate fails.
+    """
     assert plan.failing is not None
     failing = plan.failing
-    keys = [failing[column].asc(nulls_first=True) for column in plan.shown if _orderable(failing[column])]
+    if key is not None:
+        keys = [failing[key].asc()]  # never null: no NULLS FIRST to spoil DuckDB's pruning by the key
+    else:
+        keys = [failing[c].asc(nulls_first=True) for c in plan.shown if _orderable(failing[c])]
     top = failing.order_by(keys).limit(MAX_EXAMPLES) if keys else failing.limit(MAX_EXAMPLES)
     return top.select(*shown, **{CHECK_INDEX: ibis.literal(index, "int32")})
 
@@ -331,6 +374,7 @@ class _Planner:
         resolve_reference: Callable[[str], ir.Table] | None,
         baseline: Mapping[str, Any] | None,
         now: datetime,
+        profile: profiling.Profile | None = None,
     ) -> None:
         self.contract = contract
         self.table = table
@@ -344,6 +388,9 @@ class _Planner:
         self._aliases: dict[str, str] = {}
         self._measures: dict[str, ir.Scalar] = {}
         self._references = 0
+        self._profiled = _profiled(profile, self.schema) if profile is not None else {}
+        # Values of measures the profile already took, by alias; with them, the row count.
+        self.known: dict[str, Any] = {ROWS: profile.rows} if profile is not None else {}
 
     def plan(self) -> list[Planned]:
         planned: list[Planned] = []
@@ -410,10 +457,14 @@ class _Planner:
         return column
 
     def _measure(self, signature: str, build: Callable[[], ir.Scalar]) -> str:
-        # Checks sharing a measure (not_null and max_null_rate both count nulls) compute it once.
+        # Checks sharing a measure (not_null and max_null_rate both count nulls) compute it once, and
+        # one the profile took is not computed at all.
         if signature not in self._aliases:
             self._aliases[signature] = alias = f"m{len(self._aliases)}"
-            self._measures[alias] = build()
+            if signature in self._profiled:
+                self.known[alias] = self._profiled[signature]
+            else:
+                self._measures[alias] = build()
         return self._aliases[signature]
 
     def _count(self, signature: str, condition: ir.BooleanValue) -> str:
@@ -428,7 +479,7 @@ class _Planner:
         first: str | None = None,
     ) -> _Plan:
         shown = (first, *(c for c in self.display if c != first)) if first else self.display
-        measures = {alias: self._measures[alias] for alias in aliases}
+        measures = {alias: self._measures[alias] for alias in aliases if alias in self._measures}
         return _Plan(judge, measures, failing=failing, shown=shown)
 
     def _type(self, name: str, declared: str) -> CheckResult:
@@ -462,7 +513,14 @@ class _Planner:
         values = self.table.select(pg_value=column)
         repeated = values.group_by("pg_value").aggregate(pg_n=values.count()).filter(ibis._.pg_n > 1)
         failing = self.table.semi_join(repeated, column == repeated.pg_value)
-        return self._plan(judge, [present, distinct], failing=failing, first=name)
+        plan = self._plan(judge, [present, distinct], failing=failing, first=name)
+        if _orderable(column):
+
+            def keyed(values: Mapping[str, Any], rows: int) -> bool:
+                return _int(values[present]) == _int(values[distinct]) == rows
+
+            plan.keyed = keyed
+        return plan
 
     def _bound(self, name: str, bound: float, side: Literal["min", "max"]) -> _Plan:
         column = self.value(name)
@@ -470,7 +528,12 @@ class _Planner:
             raise CheckError(f"{side} needs a numeric column; '{name}' is {logical_type(column.type())}")
         beyond = column < bound if side == "min" else column > bound
         extreme = self._measure(f"{side}:{name}", column.min if side == "min" else column.max)
-        count = self._count(f"beyond-{side}:{name}", beyond)
+        if extreme in self.known and _within(self.known[extreme], bound, side):
+            # The profile's extreme is inside the bound: no row is beyond it, and nothing to count.
+            count = f"{extreme}_{side}_kept"
+            self.known[count] = 0
+        else:
+            count = self._count(f"beyond-{side}:{name}", beyond)
 
         # A confidential column's extreme is one row's value: hidden like its examples.
         hidden = name in self.contract.masked_columns
@@ -619,6 +682,32 @@ class _Planner:
             return _Verdict("fail" if psi > spec.max_psi else "pass", psi)
 
         return self._plan(judge, aliases)
+
+
+def _profiled(profile: profiling.Profile, schema: ibis.Schema) -> dict[str, Any]:
+    """The measures a profile took exactly, by the planner's signatures.
+
+    Only of columns the table has with the profiled type (a profile of another table lends nothing
+    of a column that differs), and extremes of integer and float columns only: profiles round a
+    decimal's to a double.
+    """
+    taken: dict[str, Any] = {}
+    for column in profile.columns:
+        name = column.name
+        if name not in schema or profiling.column_type(schema[name]) != column.type:
+            continue
+        taken[f"nulls:{name}"] = column.nulls
+        taken[f"present:{name}"] = column.count
+        if column.distinct is not None and not column.distinct_approximate:
+            taken[f"distinct:{name}"] = column.distinct
+        if column.type in ("integer", "float"):
+            taken[f"min:{name}"], taken[f"max:{name}"] = column.min, column.max
+    return taken
+
+
+def _within(extreme: Any, bound: float, side: Literal["min", "max"]) -> bool:
+    """Whether a column whose minimum (or maximum) is extreme has no value beyond the bound."""
+    return extreme is None or (extreme >= bound if side == "min" else extreme <= bound)
 
 
 def _violations(alias: str) -> Judge:

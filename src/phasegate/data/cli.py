@@ -138,6 +138,12 @@ def profile(
         return
     prof = result["profile"]
     exact = "exact" if prof["exact"] else "distinct counts and quantiles approximate"
+    if prof.get("sample"):
+        share = prof["sample"]
+        rows = share * prof["rows"]
+        exact += (
+            f"; histograms, quantiles, top values and shapes from a {share:.1%} sample (~{rows:,.0f} rows)"
+        )
     out.print(
         f"{source_id}: {prof['rows']:,} rows, snapshot {result['id']} ({result['label']}), {exact}",
         markup=False,
