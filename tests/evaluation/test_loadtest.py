@@ -42,6 +42,9 @@ from phasegate.evaluation.loadtest import (
     summarise,
 )
 
+pytestmark = pytest.mark.timing
+
+
 # The schedule.
 
 

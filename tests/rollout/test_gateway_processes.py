@@ -31,6 +31,8 @@ from phasegate.store import Store
 from tests.conftest import _empty_postgres
 from tests.evaluation.replay_app import serve
 
+pytestmark = pytest.mark.timing
+
 OPERATOR = local_operator("test")
 
 
