@@ -4,7 +4,7 @@
 `{"predictions": [...], "scores": [...]}`, doing as little as a JSON endpoint can, so its cost is the
 same whether it is called directly or through the gateway. `passthrough` is the floor DESIGN.md
 speaks of: a bare FastAPI app that takes the gateway's body, forwards the input to the model with
-one shared httpx client, and returns the answer; no token, no redaction, no journal.
+one shared aiohttp session (the gateway's client), and returns the answer; no token, no redaction, no journal.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
+import aiohttp
 from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -46,13 +46,15 @@ model = Starlette(routes=[Route("/predict", _predict, methods=["POST"]), Route("
 def passthrough() -> FastAPI:
     """A bare FastAPI passthrough to the model, built by uvicorn with `--factory`."""
     url = os.environ[MODEL_URL_VARIABLE]
-    clients: list[httpx.AsyncClient] = []
+    clients: list[aiohttp.ClientSession] = []
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # The same pool as the gateway's, so the two differ only in what they do per request.
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        async with httpx.AsyncClient(limits=limits) as client:
+        # The same client and pool as the gateway's, so the two differ only in what they do per request.
+        connector = aiohttp.TCPConnector(limit=200, limit_per_host=200)
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=10)
+        ) as client:
             clients.append(client)
             yield
 
@@ -60,8 +62,8 @@ def passthrough() -> FastAPI:
 
     @app.post("/predict")
     async def predict(body: dict[str, Any]) -> dict[str, Any]:
-        response = await clients[0].post(url, json={"instances": [body["input"]]}, timeout=10.0)
-        reply = response.json()
+        async with clients[0].post(url, json={"instances": [body["input"]]}) as response:
+            reply = await response.json()
         return {"output": reply["predictions"][0], "confidence": reply["scores"][0]}
 
     @app.get("/health")

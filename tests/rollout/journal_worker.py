@@ -1,6 +1,6 @@
 """A gateway stand-in for the journal tests: appends inference records under load until killed, or times it.
 
-    python tests/rollout/journal_worker.py FOLDER STORE.sqlite   # run until killed (the crash test)
+    python tests/rollout/journal_worker.py FOLDER STORE.sqlite [fsync|write]   # run until killed (crash test)
     python tests/rollout/journal_worker.py bench [THREADS] [SECONDS]   # appends and fsyncs per second
 
 Several threads append records; each prints the record's id on stdout right after `append` returns,
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from phasegate.rollout.journal import Journal
+from phasegate.rollout.journal import Acknowledge, Journal
 
 THREADS = 4
 
@@ -38,12 +38,17 @@ def ship_to(database: Path) -> Callable[[list[dict[str, Any]]], None]:
     return ship
 
 
-def run_until_killed(folder: Path, database: Path) -> None:
+def run_until_killed(folder: Path, database: Path, acknowledge: Acknowledge = "fsync") -> None:
     with sqlite3.connect(database) as connection:
         connection.execute("CREATE TABLE IF NOT EXISTS inference (id TEXT PRIMARY KEY)")
     # Small segments and batches so the kill lands among rotations, checkpoints and deletions too.
     journal = Journal(
-        folder, ship=ship_to(database), batch_size=50, ship_interval_s=0.02, segment_bytes=32 * 1024
+        folder,
+        ship=ship_to(database),
+        batch_size=50,
+        ship_interval_s=0.02,
+        segment_bytes=32 * 1024,
+        acknowledge=acknowledge,
     )
     printing = threading.Lock()
 
@@ -93,4 +98,5 @@ if __name__ == "__main__":
     if sys.argv[1] == "bench":
         bench(int(sys.argv[2]) if len(sys.argv) > 2 else 16, float(sys.argv[3]) if len(sys.argv) > 3 else 2.0)
     else:
-        run_until_killed(Path(sys.argv[1]), Path(sys.argv[2]))
+        acknowledge: Acknowledge = "write" if sys.argv[3:] == ["write"] else "fsync"
+        run_until_killed(Path(sys.argv[1]), Path(sys.argv[2]), acknowledge)

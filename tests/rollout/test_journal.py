@@ -110,11 +110,15 @@ def test_records_are_retried_until_a_failing_store_takes_them(tmp_path: Path) ->
     assert store.ids == list(range(40))
 
 
-def test_kill_9_under_load_loses_no_acknowledged_record(tmp_path: Path) -> None:
+@pytest.mark.parametrize("acknowledge", ["fsync", "write"])
+def test_kill_9_under_load_loses_no_acknowledged_record(tmp_path: Path, acknowledge: str) -> None:
+    """Either way of acknowledging survives the process being killed (only `fsync` survives the machine)."""
     folder, database = tmp_path / "journal", tmp_path / "store.sqlite"
     with (tmp_path / "worker.err").open("w") as errors:
         worker = subprocess.Popen(
-            [sys.executable, str(WORKER), str(folder), str(database)], stdout=subprocess.PIPE, stderr=errors
+            [sys.executable, str(WORKER), str(folder), str(database), acknowledge],
+            stdout=subprocess.PIPE,
+            stderr=errors,
         )
     assert worker.stdout is not None
     watchdog = threading.Timer(30, worker.kill)  # a hung worker fails the test instead of hanging it
@@ -313,3 +317,19 @@ def test_a_segment_cut_anywhere_keeps_exactly_its_complete_lines(
     assert scan.seqs == tuple(range(1, len(complete) + 1))
     assert scan.end == (complete[-1] if complete else 0)
     assert scan.corrupt == ()
+
+
+def test_an_unknown_acknowledgement_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="acknowledge must be one of fsync, write"):
+        Journal(tmp_path, ship=Store().ship, acknowledge="never")  # type: ignore[arg-type]
+
+
+def test_acknowledged_on_write_records_are_fsynced_and_shipped_all_the_same(tmp_path: Path) -> None:
+    store = Store()
+    with Journal(tmp_path, ship=store.ship, acknowledge="write", ship_interval_s=0.01) as journal:
+        for number in range(200):
+            journal.append({"id": number})
+        journal.flush(timeout=10)
+        stats = journal.stats()
+    assert stats.committed == 200 and stats.groups >= 1
+    assert store.ids == list(range(200))

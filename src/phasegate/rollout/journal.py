@@ -27,7 +27,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from phasegate.errors import PhasegateError
 
@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 Record = dict[str, Any]
 Ship = Callable[[list[Record]], None]
+# When an append returns: once its group is fsync'ed (survives the machine failing), or once it is
+# written to the segment (survives the process being killed; fsync'ed a moment later, in the same group).
+Acknowledge = Literal["fsync", "write"]
+ACKNOWLEDGE: tuple[Acknowledge, ...] = get_args(Acknowledge)
 
 SEGMENT_SUFFIX = ".journal"
 CHECKPOINT = "checkpoint.json"
@@ -360,6 +364,8 @@ class _Group:
     failure: str | None = None
 
     def resolve(self, failure: str | None) -> None:
+        if self.done.is_set():
+            return  # acknowledged once written; a later fsync failure stops the journal, not these callers
         self.failure = failure
         self.done.set()
         for loop, future in self.waiters:
@@ -388,6 +394,7 @@ class Journal:
         ship_interval_s: float = 0.2,
         group_commit_window_s: float = 0.002,
         segment_bytes: int = 16 * 2**20,
+        acknowledge: Acknowledge = "fsync",
     ) -> None:
         if batch_size < 1 or ship_interval_s <= 0 or group_commit_window_s < 0 or segment_bytes < 1:
             raise ValueError(
@@ -400,6 +407,9 @@ class Journal:
         self._interval = ship_interval_s
         self._window = group_commit_window_s
         self._segment_bytes = segment_bytes
+        if acknowledge not in ACKNOWLEDGE:
+            raise ValueError(f"acknowledge must be one of {', '.join(ACKNOWLEDGE)}, not {acknowledge!r}")
+        self._acknowledge = acknowledge
 
         self._lock_fd = _lock_folder(self.folder)
         try:
@@ -505,6 +515,10 @@ class Journal:
                 segment = self._segment_for(self._next_seq)
                 assert self._fd is not None
                 _write_all(self._fd, data)
+                if self._acknowledge == "write":
+                    # In the kernel's page cache now: a killed process cannot lose it, so the callers
+                    # may go on while the fsync that guards against the machine failing runs.
+                    group.resolve(None)
                 os.fsync(self._fd)
             except Exception as error:
                 log.exception("inference journal write to %s failed", self.folder)

@@ -52,6 +52,8 @@ MIN_KEY_BYTES = 32
 DEFAULT_DETECTORS: Mapping[str, Action] = {"email": "mask", "phone": "mask", "payment_card": "mask"}
 # An identifier with at least this many letters and digits keeps its last four when masked, as cards do.
 HINT_MIN_LENGTH = 12
+# Object keys found clean are remembered per policy, up to this many (keys are few; values are not).
+CLEAN_KEYS_KEPT = 4096
 
 
 class InvalidPolicy(InvalidInput, ValueError):
@@ -90,6 +92,20 @@ class _Node:
     action: Action | None = None
 
 
+def _any_of(finders: Sequence[_Finder]) -> re.Pattern[str] | None:
+    """One pattern that matches wherever any finder's does, to pass over clean text in a single search.
+
+    None when the patterns cannot be joined (two define one group name, or one sets a global flag):
+    each is then searched on its own, as the scan does anyway when this one matches.
+    """
+    if not finders:
+        return None
+    try:
+        return re.compile("|".join(f"(?:{f.pattern.pattern})" for f in finders))
+    except re.error:
+        return None
+
+
 @dataclass(frozen=True)
 class RedactionPolicy:
     """What to drop, mask or hash in an inference record, and the key its hashes are made with."""
@@ -100,6 +116,8 @@ class RedactionPolicy:
     hash_key: bytes | None = field(default=None, repr=False)
     _finders: tuple[_Finder, ...] = field(init=False, repr=False, compare=False)
     _root: _Node = field(init=False, repr=False, compare=False)
+    _any: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _clean_keys: set[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -109,6 +127,8 @@ class RedactionPolicy:
         finders = [_detector_finder(known[name], action) for name, action in self.detectors.items()]
         finders += [_pattern_finder(p) for p in self.patterns]
         object.__setattr__(self, "_finders", tuple(finders))
+        object.__setattr__(self, "_any", _any_of(finders))
+        object.__setattr__(self, "_clean_keys", set())
         object.__setattr__(self, "_root", _trie(self.fields))
 
     @property
@@ -217,7 +237,9 @@ def _redact(value: Any, nodes: tuple[_Node, ...], policy: RedactionPolicy) -> An
             action = _action(matched)
             if action == "drop":
                 continue
-            redacted_key = scan_text(text, policy)
+            redacted_key = text if text in policy._clean_keys else scan_text(text, policy)
+            if redacted_key is text and len(policy._clean_keys) < CLEAN_KEYS_KEPT:
+                policy._clean_keys.add(text)  # requests repeat their keys: scan each once
             if action == "hash":
                 out[redacted_key] = hash_value(item, policy)
             elif action == "mask":
@@ -269,6 +291,9 @@ def _action(nodes: tuple[_Node, ...]) -> Action | None:
 
 def scan_text(text: str, policy: RedactionPolicy) -> str:
     """The text with every value a detector or custom pattern finds replaced by the policy's action."""
+    # Most strings in a request hold nothing to redact; one search of the joined pattern says so.
+    if policy._any is not None and policy._any.search(text) is None:
+        return text
     found: list[tuple[int, int, _Finder]] = []
     for finder in policy._finders:
         position = 0
