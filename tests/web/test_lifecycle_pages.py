@@ -893,3 +893,52 @@ def test_editing_another_use_cases_activity_is_a_404(lead: TestClient, store: St
     assert lead.get(f"{ACTIVITIES}/{theirs}/edit", headers={"HX-Request": "true"}).status_code == 404
     assert post_form(lead, f"{ACTIVITIES}/{theirs}/delete", {}).status_code == 404
     assert FIRST in activity_names(store, "claims-triage")
+
+
+def post_advance(client: TestClient, reason: str = "", usecase: str = "invoice-extraction") -> Any:
+    token = csrf_of(client.get(f"/usecases/{usecase}/lifecycle").text)
+    return client.post(
+        f"/usecases/{usecase}/lifecycle/advance",
+        data={"csrf_token": token, "override_reason": reason},
+        follow_redirects=False,
+    )
+
+
+def test_a_lead_advances_over_a_failing_gate_with_a_reason_recorded_as_an_override(
+    lead: TestClient, store: Store
+) -> None:
+    page = lead.get("/usecases/invoice-extraction/lifecycle").text
+    assert 'id="advance-form"' in page and "Advance over the gate" in page
+
+    refused = post_advance(lead)
+    assert refused.status_code == 409
+    assert 'id="advance-error"' in refused.text and "has not passed; nothing changed" in refused.text
+    with store.transaction() as session:
+        assert plans.get(session, usecase_id="invoice-extraction").phases[0].status == "active"
+
+    moved = post_advance(lead, "pilot sponsor accepts the open sign-off")
+    assert moved.status_code == 303
+    assert moved.headers["location"].startswith("/usecases/invoice-extraction/lifecycle?advanced=")
+    page = lead.get(moved.headers["location"]).text
+    assert 'id="advanced"' in page
+    with store.transaction() as session:
+        phases = plans.get(session, usecase_id="invoice-extraction").phases
+        assert [p.status for p in phases[:2]] == ["passed", "active"]
+        decisions = gating.check(
+            session, usecase_id="invoice-extraction", phase_id=phases[0].phase_id
+        ).decisions
+        assert [(d.decision, d.reason) for d in decisions] == [
+            ("override", "pilot sponsor accepts the open sign-off")
+        ]
+        assert "gate.override" in [
+            e.action for e in audit.entries(session, usecase_id="invoice-extraction", limit=5)
+        ]
+
+
+def test_a_viewer_sees_no_advance_form_and_a_post_is_refused(viewer: TestClient, store: Store) -> None:
+    page = viewer.get("/usecases/invoice-extraction/lifecycle").text
+    assert 'id="advance-form"' not in page
+    refused = post_advance(viewer, "because")
+    assert refused.status_code == 403
+    with store.transaction() as session:
+        assert plans.get(session, usecase_id="invoice-extraction").phases[0].status == "active"

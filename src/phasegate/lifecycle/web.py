@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from phasegate.api import SessionDep
 from phasegate.errors import NotFound, PhasegateError
-from phasegate.identity.roles import Action, parse_role
+from phasegate.identity.roles import Action, allowed, parse_role
 from phasegate.identity.service import Principal
 from phasegate.lifecycle import activity_form, gates, gating, library, plans, playbooks, roadmap, routes
 from phasegate.lifecycle import evidence as evidence_service
@@ -376,7 +376,15 @@ def _schedule_context(context: Mapping[str, Any], today: date) -> dict[str, Any]
 
 
 def _page(
-    request: Request, session: Session, principal: Principal, usecase_id: str, *, editing: int | None = None
+    request: Request,
+    session: Session,
+    principal: Principal,
+    usecase_id: str,
+    *,
+    editing: int | None = None,
+    advance_error: PhasegateError | None = None,
+    advanced: str | None = None,
+    status_code: int = 200,
 ) -> Response:
     """The lifecycle page; ``editing`` opens that activity's row as a form (editing without JavaScript)."""
     principal.require(Action.read, usecase_id)
@@ -397,10 +405,19 @@ def _page(
     context.update(_plan_context(session, usecase_id, today))
     context.update(_schedule_context(context, today))
     context["gate"] = gate_panel(session, usecase_id, at)
+    roles = principal.roles_on(usecase_id, portfolio_service.ownership_roles(usecase, principal))
+    context.update(
+        may_advance=allowed(Action.phase_advance, roles),
+        may_override=allowed(Action.phase_override, roles),
+        advance_error=advance_error,
+        advanced=advanced,
+    )
     if editing is not None:
         row = next(r for r in context["rows"] if r["id"] == editing)
         context.update(editing=editing, edit_form=ActivityForm.of(row))
-    return templates.TemplateResponse(request, "lifecycle/plan.html", context, headers=PAGE_HEADERS)
+    return templates.TemplateResponse(
+        request, "lifecycle/plan.html", context, status_code=status_code, headers=PAGE_HEADERS
+    )
 
 
 @router.get("/usecases/{usecase_id}/lifecycle")
@@ -408,7 +425,32 @@ def lifecycle_page(
     usecase_id: str, request: Request, session: SessionDep, principal: PagePrincipal
 ) -> Response:
     """A use case's phases, Gantt chart, activities (editable in place), effort and gate."""
-    return _page(request, session, principal, usecase_id)
+    return _page(request, session, principal, usecase_id, advanced=request.query_params.get("advanced"))
+
+
+@router.post("/usecases/{usecase_id}/lifecycle/advance", dependencies=[auth.CsrfChecked])
+def advance_phase(
+    usecase_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: PagePrincipal,
+    override_reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Advance to the next phase when the gate passed, or (admin, program lead) over it with a reason."""
+    try:
+        following = gating.advance(
+            session, actor=principal, usecase_id=usecase_id, override_reason=override_reason.strip() or None
+        )
+        session.commit()
+    except PhasegateError as error:
+        session.rollback()
+        return _page(
+            request, session, principal, usecase_id, advance_error=error, status_code=error.status_code
+        )
+    return RedirectResponse(
+        f"/usecases/{usecase_id}/lifecycle?advanced={following.phase_id}#gate",
+        status_code=status.HTTP_303_SEE_OTHER,
+    )
 
 
 def _row_of(session: Session, usecase_id: str, activity_id: int) -> dict[str, Any]:

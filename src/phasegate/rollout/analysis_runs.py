@@ -178,7 +178,7 @@ def _step(
         rollout.stage, rollout.weight = "shadow", 0
         action = f"rolled back from {judged} % to shadow"
     else:
-        action = f"held at {judged} %: too little data to judge"
+        action = f"held at {judged} %: {verdict.reason}"
     if rollout.weight != before["weight"] or rollout.stage != before["stage"]:
         service.transition(session, rollout, before, actor=actor, reason=f"analysis: {action}", verdict=view)
     if verdict.outcome in ("pass", "fail"):

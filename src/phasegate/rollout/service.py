@@ -39,6 +39,7 @@ from phasegate.store import now
 
 STAGES = ("off", "shadow", "supervised", "segment", "canary", "full")
 LADDER = [5, 25, 50, 100]
+MIN_WINDOW_SECONDS = 10  # a shorter window judges a handful of requests and steps on noise
 EVALUATION_EVIDENCE = "evaluation.performance"
 CANARY_EVIDENCE = "rollout.canary"
 
@@ -282,6 +283,10 @@ def _settings_problems(change: StageChange) -> list[Problem]:
         or not all(0 < w <= 100 for w in change.ladder)
     ):
         problems.append(Problem("must be rising weights from 1 to 100, e.g. 5,25,50,100", field="ladder"))
+    if change.window_seconds is not None and change.window_seconds < MIN_WINDOW_SECONDS:
+        problems.append(Problem(f"must be at least {MIN_WINDOW_SECONDS} seconds", field="window_seconds"))
+    if change.min_samples is not None and change.min_samples < 1:
+        problems.append(Problem("must be at least 1", field="min_samples"))
     if change.fallback is not None and set(change.fallback) - {"version", "static"}:
         problems.append(Problem("must be {'version': ID} or {'static': ANSWER}", field="fallback"))
     return problems

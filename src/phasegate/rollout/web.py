@@ -21,9 +21,11 @@ from sqlalchemy.orm import Session
 
 from phasegate.api import SessionDep
 from phasegate.errors import Conflict, InvalidInput, PhasegateError, Problem
+from phasegate.evaluation import registry
 from phasegate.evaluation.models import ModelVersion
 from phasegate.identity.roles import PERMISSIONS, Action, allowed
 from phasegate.identity.service import Principal
+from phasegate.lifecycle import evidence as evidence_service
 from phasegate.portfolio import service as portfolio_service
 from phasegate.rollout import reviews, routes, service, webhooks
 from phasegate.rollout.models import InferenceRecord, ReviewItem
@@ -513,12 +515,30 @@ def _live_context(session: Session, principal: Principal, usecase_id: str) -> di
     }
 
 
-@router.get("/usecases/{usecase_id}/rollout")
-def rollout_page(
-    usecase_id: str, request: Request, session: SessionDep, principal: PagePrincipal
-) -> Response:
-    """The rollout: stage, versions, kill switch, transitions, what the gates allow, the newest records."""
-    principal.require(Action.read, usecase_id)
+ROLLOUT_EVIDENCE = ("rollout.shadow", "rollout.supervised", "rollout.canary")
+
+
+def rollout_evidence(session: Session, usecase_id: str) -> list[dict[str, Any]]:
+    """The newest evidence of each rollout kind, as the gates read it, with how many there are."""
+    found = []
+    for kind in ROLLOUT_EVIDENCE:
+        records = evidence_service.get_all(session, usecase_id=usecase_id, kind=kind)
+        if records:
+            newest = records[0]
+            found.append(
+                {
+                    "kind": kind,
+                    "count": len(records),
+                    "at": stamp(newest.created_at),
+                    "payload": {
+                        k: v for k, v in (newest.payload or {}).items() if not isinstance(v, dict | list)
+                    },
+                }
+            )
+    return found
+
+
+def _page_context(session: Session, principal: Principal, usecase_id: str) -> dict[str, Any]:
     context = _live_context(session, principal, usecase_id)
     current = context["rollout"]["stage"] if context["rollout"] else "off"
     context.update(
@@ -534,8 +554,94 @@ def rollout_page(
         records=latest_records(session, usecase_id),
         workload=reviews.workload(session, usecase_id=usecase_id),
         reviews_url=queue_url(usecase_id, "oldest"),
+        may_move=may(session, principal, Action.rollout_manage, usecase_id),
+        may_override=may(session, principal, Action.phase_override, usecase_id),
+        versions=[
+            {"id": v.id, "label": f"{v.name} {v.version}", "version": v.version, "status": v.status}
+            for v in registry.list_versions(session, usecase_id=usecase_id)
+        ],
+        stages=service.STAGES,
+        evidence=rollout_evidence(session, usecase_id),
+        move=None,
+        move_error=None,
     )
+    return context
+
+
+@router.get("/usecases/{usecase_id}/rollout")
+def rollout_page(
+    usecase_id: str, request: Request, session: SessionDep, principal: PagePrincipal, moved: str = ""
+) -> Response:
+    """The rollout: stage, versions, kill switch, transitions, what the gates allow, the newest records."""
+    principal.require(Action.read, usecase_id)
+    context = _page_context(session, principal, usecase_id)
+    context["moved"] = moved if moved in service.STAGES else None
     return templates.TemplateResponse(request, "rollout/rollout.html", context, headers=PAGE_HEADERS)
+
+
+def _whole_number(text: str, field_name: str) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput(
+            "the rollout is not valid; nothing changed",
+            [Problem(f"'{text}' is not a whole number", field=field_name)],
+        ) from None
+
+
+@router.post("/usecases/{usecase_id}/rollout/stage", dependencies=[auth.CsrfChecked])
+def move_traffic(
+    usecase_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: PagePrincipal,
+    stage: Annotated[str, Form()],
+    primary: Annotated[str, Form()] = "",
+    candidate: Annotated[str, Form()] = "",
+    weight: Annotated[str, Form()] = "",
+    window_seconds: Annotated[str, Form()] = "",
+    min_samples: Annotated[str, Form()] = "",
+    criteria: Annotated[str, Form()] = "",
+    override_reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Set the stage as far as the gates allow (or further, with a lead's reason); back to the page."""
+    form = {
+        "stage": stage,
+        "primary": primary,
+        "candidate": candidate,
+        "weight": weight,
+        "window_seconds": window_seconds,
+        "min_samples": min_samples,
+        "criteria": criteria,
+        "override_reason": override_reason,
+    }
+    try:
+        lines = [line.strip() for line in criteria.splitlines() if line.strip()]
+        change = service.StageChange(
+            stage=stage.strip(),
+            primary=primary.strip() or None,
+            candidate=candidate.strip() or None,
+            weight=_whole_number(weight, "weight"),
+            window_seconds=_whole_number(window_seconds, "window_seconds"),
+            min_samples=_whole_number(min_samples, "min_samples"),
+            criteria=list(lines) if lines else None,
+            override_reason=override_reason.strip() or None,
+        )
+        service.set_stage(session, actor=principal, usecase_id=usecase_id, change=change)
+        session.commit()
+    except PhasegateError as error:
+        session.rollback()
+        context = _page_context(session, principal, usecase_id)
+        context.update(move=form, move_error=error, moved=None)
+        return templates.TemplateResponse(
+            request, "rollout/rollout.html", context, status_code=error.status_code, headers=PAGE_HEADERS
+        )
+    return RedirectResponse(
+        f"/usecases/{usecase_id}/rollout?moved={change.stage}#traffic", status_code=status.HTTP_303_SEE_OTHER
+    )
 
 
 @router.post("/usecases/{usecase_id}/rollout/kill", dependencies=[auth.CsrfChecked])
