@@ -62,7 +62,10 @@ def test_shadow_needs_no_gate_and_the_page_says_where_traffic_went(lead: TestCli
     assert 'id="move-form"' in page and 'id="move-override"' in page
     moved = move(lead, stage="shadow", primary="1.0.0", candidate="1.1.0")
     assert moved.status_code == 303 and moved.headers["location"] == f"{PAGE}?moved=shadow#traffic"
-    assert "Traffic moved to <strong>shadow</strong>" in lead.get(moved.headers["location"]).text
+    page = lead.get(moved.headers["location"]).text
+    assert "Traffic moved to <strong>shadow</strong>" in page
+    # The window the gateway will judge next, and what each arm has so far.
+    assert 'id="current-window"' in page and '<strong data-arm="candidate">0</strong>' in page
     rollout, transitions = stored(store)
     assert rollout is not None and (rollout.stage, transitions) == ("shadow", 1)
 

@@ -229,6 +229,8 @@ def redact(value: JSON, policy: RedactionPolicy = DEFAULT_POLICY) -> JSON:
 
 
 def _redact(value: Any, nodes: tuple[_Node, ...], policy: RedactionPolicy) -> Any:
+    if not any(node.children for node in nodes):
+        return _scan_all(value, policy)  # no field rule below here: only the detectors run
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
@@ -237,9 +239,7 @@ def _redact(value: Any, nodes: tuple[_Node, ...], policy: RedactionPolicy) -> An
             action = _action(matched)
             if action == "drop":
                 continue
-            redacted_key = text if text in policy._clean_keys else scan_text(text, policy)
-            if redacted_key is text and len(policy._clean_keys) < CLEAN_KEYS_KEPT:
-                policy._clean_keys.add(text)  # requests repeat their keys: scan each once
+            redacted_key = _scan_key(text, policy)
             if action == "hash":
                 out[redacted_key] = hash_value(item, policy)
             elif action == "mask":
@@ -265,6 +265,31 @@ def _redact(value: Any, nodes: tuple[_Node, ...], policy: RedactionPolicy) -> An
         return scan_text(value, policy)
     if isinstance(value, int) and not isinstance(value, bool):
         # Card and phone numbers are often sent as integers.
+        text = str(value)
+        redacted = scan_text(text, policy)
+        return value if redacted == text else redacted
+    return value
+
+
+def _scan_key(text: str, policy: RedactionPolicy) -> str:
+    """An object key through the detectors; requests repeat their keys, so a clean one is scanned once."""
+    if text in policy._clean_keys:
+        return text
+    redacted = scan_text(text, policy)
+    if redacted is text and len(policy._clean_keys) < CLEAN_KEYS_KEPT:
+        policy._clean_keys.add(text)
+    return redacted
+
+
+def _scan_all(value: Any, policy: RedactionPolicy) -> Any:
+    """`_redact` where no field rule applies: every key, string and integer through the detectors."""
+    if isinstance(value, Mapping):
+        return {_scan_key(str(key), policy): _scan_all(item, policy) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scan_all(item, policy) for item in value]
+    if isinstance(value, str):
+        return scan_text(value, policy)
+    if isinstance(value, int) and not isinstance(value, bool):
         text = str(value)
         redacted = scan_text(text, policy)
         return value if redacted == text else redacted

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from phasegate.api import SessionDep
@@ -515,6 +515,7 @@ def _live_context(session: Session, principal: Principal, usecase_id: str) -> di
     }
 
 
+JUDGED_STAGES = ("shadow", "supervised", "segment", "canary")
 ROLLOUT_EVIDENCE = ("rollout.shadow", "rollout.supervised", "rollout.canary")
 
 
@@ -536,6 +537,28 @@ def rollout_evidence(session: Session, usecase_id: str) -> list[dict[str, Any]]:
                 }
             )
     return found
+
+
+def current_window(session: Session, usecase_id: str) -> dict[str, Any] | None:
+    """The analysis window under way: when it ends, and each arm's requests so far against the minimum."""
+    rollout = service.get(session, usecase_id=usecase_id)
+    if rollout is None or rollout.window_started_at is None or rollout.stage not in JUDGED_STAGES:
+        return None
+    started = _aware(rollout.window_started_at)
+    counts = dict(
+        session.execute(
+            select(InferenceRecord.arm, func.count())
+            .where(InferenceRecord.usecase_id == usecase_id, InferenceRecord.at >= rollout.window_started_at)
+            .group_by(InferenceRecord.arm)
+        ).all()
+    )
+    return {
+        "started": stamp(started, seconds=True),
+        "ends": stamp(started + timedelta(seconds=rollout.window_seconds), seconds=True),
+        "seconds": rollout.window_seconds,
+        "min_samples": rollout.min_samples,
+        "arms": [{"arm": arm, "requests": counts.get(arm, 0)} for arm in ("primary", "candidate")],
+    }
 
 
 def _page_context(session: Session, principal: Principal, usecase_id: str) -> dict[str, Any]:
@@ -562,6 +585,7 @@ def _page_context(session: Session, principal: Principal, usecase_id: str) -> di
         ],
         stages=service.STAGES,
         evidence=rollout_evidence(session, usecase_id),
+        window=current_window(session, usecase_id),
         move=None,
         move_error=None,
     )
