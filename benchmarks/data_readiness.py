@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -377,6 +378,7 @@ QUERY_LABELS = {
     "bin_counts": "histograms and quantiles",
     "_ranked_quantiles": "ranked quantiles",
     "_top_values_and_shapes": "top values and shapes",
+    "_sampled": "sample",
     "_measure": "contract aggregate",
     "_examples": "examples",
 }
@@ -394,8 +396,11 @@ class _QueryLog:
         self.queries: list[dict[str, Any]] = []
         self.compiling = 0.0
         self._compile, self._to_pyarrow = backend.compile, backend.to_pyarrow
-        # Instance attributes shadow the methods: Ibis finds both through the backend object.
+        self._create_cached_table = backend._create_cached_table
+        # Instance attributes shadow the methods: Ibis finds them through the backend object. A
+        # cached table (a profile's sample) is written by a query that returns no rows.
         backend.compile, backend.to_pyarrow = self.compile, self.to_pyarrow
+        backend._create_cached_table = self.create_cached_table
 
     def compile(self, expr: Any, /, **kwargs: Any) -> str:
         started = time.perf_counter()
@@ -405,11 +410,17 @@ class _QueryLog:
         return sql
 
     def to_pyarrow(self, expr: Any, /, **kwargs: Any) -> Any:
+        return self._logged(self._to_pyarrow, expr, **kwargs)
+
+    def create_cached_table(self, name: str, expr: Any) -> Any:
+        return self._logged(partial(self._create_cached_table, name), expr)
+
+    def _logged(self, run: Callable[..., Any], expr: Any, /, **kwargs: Any) -> Any:
         label = _caller()
         compiling, self._sql = self.compiling, ""
         started, cpu = time.perf_counter(), _cpu()
         try:
-            return self._to_pyarrow(expr, **kwargs)
+            return run(expr, **kwargs)
         finally:
             self.queries.append(
                 {

@@ -7,6 +7,7 @@ where it lives and only aggregates (and a few example rows) come back to Python.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 from phasegate.errors import InvalidInput, Problem
@@ -163,9 +165,46 @@ def _file_table(engine: Engine, location: Location, name: str, encoding: str | N
         backend.read_csv(pattern, table_name=f"{name}_file", **options)
         return _materialised(backend, name)
     if location.format == "parquet":
-        return backend.read_parquet(pattern, table_name=name)
+        table = backend.read_parquet(pattern, table_name=name)
+        if engine.name == "duckdb":
+            _PARQUET_VIEWS.setdefault(backend, {})[name] = pattern
+        return table
     backend.read_json(pattern, table_name=f"{name}_file")
     return _materialised(backend, name)
+
+
+# The Parquet files behind each DuckDB view _file_table opened, by backend and view name: a sample of
+# them can be drawn by row position (row_sample). Weak keys: a closed backend takes its entries along.
+_PARQUET_VIEWS: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
+# row_sample keeps a row when a hash of its position, modulo this, falls below the share times this.
+_SAMPLE_SCALE = 1_000_000
+_POSITION_COLUMNS = frozenset({"filename", "file_row_number"})
+
+
+def row_sample(table: ir.Table, fraction: float, seed: int) -> ir.Table | None:
+    """A Bernoulli sample of a Parquet table's rows that DuckDB draws in parallel, the same on every run.
+
+    A row is kept when a seeded hash of its position (file name and row number in it) falls below
+    the fraction: each row independently, as TABLESAMPLE bernoulli keeps it. DuckDB runs a sample
+    with a seed (REPEATABLE) on one thread and decodes every row of every column first; this
+    filter runs on every core and decodes the other columns of the kept rows only. None when the
+    table is not a Parquet view this module opened on DuckDB (or its file has columns named like
+    DuckDB's position columns): then the caller samples as the engine does.
+    """
+    op = table.op()
+    if not isinstance(op, ops.DatabaseTable):
+        return None
+    pattern = _PARQUET_VIEWS.get(op.source, {}).get(op.name)
+    if pattern is None or _POSITION_COLUMNS & set(table.columns):
+        return None
+    files = pattern.replace("'", "''")
+    threshold = round(fraction * _SAMPLE_SCALE)
+    sampled: ir.Table = op.source.sql(
+        f"SELECT * FROM read_parquet('{files}') "
+        f"WHERE hash(filename, file_row_number, {int(seed)}) % {_SAMPLE_SCALE} < {threshold}"
+    )
+    # The same files read the same way: anything else (a file rewritten since) samples as the engine does.
+    return sampled if sampled.schema() == table.schema() else None
 
 
 def _materialised(backend: Any, name: str) -> ir.Table:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import string
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -24,6 +26,7 @@ import ibis.expr.datatypes as dtypes
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
+from phasegate.data import engines
 from phasegate.errors import InvalidInput, Problem
 
 LogicalType = Literal["integer", "float", "decimal", "string", "boolean", "date", "timestamp", "other"]
@@ -203,24 +206,24 @@ def profile(table: ir.Table, *, engine: str, top: int = 10, approximate: bool | 
     rows = int(stats["rows"])
     numeric = [c for c in columns if c.type in NUMERIC and stats[c.key("count")]]
     edges = {c.name: _edges(c, stats) for c in numeric}
-    # A seeded sample is drawn the same on every run; Ibis seeds only DuckDB's, not Spark's (rand()).
-    source = table.sample(sample, seed=SAMPLE_SEED if backend.name == "duckdb" else None) if sample else table
-    second: dict[str, ir.Scalar] = _bin_metrics(source, {n: e for n, e in edges.items() if len(e) > 2})
-    if deferred_quantiles:
-        # On a sample, exact quantiles of the sample: a sketch's error would only add to the sample's.
-        exact = not approximate or bool(sample)
-        second |= {c.key("quantiles"): _quantile_metric(source, c, exact=exact) for c in numeric}
-    if second:
-        stats |= _fetch_row(source.aggregate(**second))
-    if native_quantiles:
-        quantiles = {c.index: _named_quantiles(stats[c.key("quantiles")]) for c in numeric}
-    else:
-        quantiles = _ranked_quantiles(table, numeric, {c.index: stats[c.key("count")] for c in numeric})
-    histograms = {c.index: _histogram(c, edges[c.name], stats, sampled=bool(sample)) for c in numeric}
     texts = [c for c in columns if c.type == "string" and stats[c.key("count")]]
-    # Counting every distinct value of a near-unique text column is the costliest query of a profile:
-    # on a sample, top values and shapes are counted on it and scaled back up.
-    top_values, shapes = _top_values_and_shapes(source, texts, top=top, backend_name=backend.name)
+    read = [c.name for c in (*numeric, *texts)]
+    with _sampled(table, sample, backend.name, read) as source:
+        second: dict[str, ir.Scalar] = _bin_metrics(source, {n: e for n, e in edges.items() if len(e) > 2})
+        if deferred_quantiles:
+            # On a sample, exact quantiles of the sample: a sketch's error would only add to the sample's.
+            exact = not approximate or bool(sample)
+            second |= {c.key("quantiles"): _quantile_metric(source, c, exact=exact) for c in numeric}
+        if second:
+            stats |= _fetch_row(source.aggregate(**second))
+        if native_quantiles:
+            quantiles = {c.index: _named_quantiles(stats[c.key("quantiles")]) for c in numeric}
+        else:
+            quantiles = _ranked_quantiles(table, numeric, {c.index: stats[c.key("count")] for c in numeric})
+        histograms = {c.index: _histogram(c, edges[c.name], stats, sampled=bool(sample)) for c in numeric}
+        # Counting every distinct value of a near-unique text column is the costliest query of a profile:
+        # on a sample, top values and shapes are counted on it and scaled back up.
+        top_values, shapes = _top_values_and_shapes(source, texts, top=top, backend_name=backend.name)
     if sample:
         top_values = {k: [(v, round(n / sample)) for v, n in found] for k, found in top_values.items()}
         shapes = {k: [(v, round(n / sample)) for v, n in found] for k, found in shapes.items()}
@@ -240,6 +243,29 @@ def profile(table: ir.Table, *, engine: str, top: int = 10, approximate: bool | 
     ]
     estimated = any(p.distinct_approximate or p.quantiles_approximate for p in profiles)
     return Profile(rows=rows, columns=profiles, engine=engine, exact=not estimated, sample=sample)
+
+
+@contextmanager
+def _sampled(
+    table: ir.Table, fraction: float | None, backend_name: str, columns: list[str]
+) -> Iterator[ir.Table]:
+    """The rows distributions are counted on: all of them, or a Bernoulli sample of about fraction.
+
+    A sample is drawn the same on every run on DuckDB: a Parquet file by a hash of each row's
+    position, in parallel (see engines.row_sample), its named columns kept in a temporary table
+    while the histogram and top-value queries read it, so the file is read once rather than once
+    per query (and per text column); other DuckDB tables by a seeded TABLESAMPLE. Ibis seeds only
+    DuckDB's sample, not Spark's (rand()).
+    """
+    if fraction is None:
+        yield table
+        return
+    by_position = engines.row_sample(table, fraction, SAMPLE_SEED) if backend_name == "duckdb" else None
+    if by_position is None:
+        yield table.sample(fraction, seed=SAMPLE_SEED if backend_name == "duckdb" else None)
+        return
+    with by_position.select(*columns).cache() as cached:
+        yield cached
 
 
 def bin_counts(table: ir.Table, edges: dict[str, list[float]]) -> dict[str, list[int]]:
@@ -436,9 +462,11 @@ def _top_values_and_shapes(
     counts) rather than by running the regular expressions over every row.
     """
     branches = []
+    backend = table.get_backend()
     for c in columns:
         counted = (
-            table.select(key=c.values)
+            # The column read off this table, which may be a sample drawn apart from the profiled one.
+            table.select(key=_values(table, c.name, backend))
             .filter(ibis._.key.notnull())
             .group_by("key")
             .aggregate(n=ibis._.count())

@@ -1,0 +1,149 @@
+"""Above a million rows on DuckDB: a Parquet file sampled by row position, exact unique checks by bitmap."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import ibis
+import pandas as pd
+import pytest
+
+from phasegate.data import checking, engines, profiling
+from phasegate.data.contracts import parse_contract
+
+
+def parquet(tmp_path: Path, frame: pd.DataFrame) -> engines.Location:
+    path = tmp_path / "rows.parquet"
+    frame.to_parquet(path, row_group_size=7_000)  # several row groups, as a large file has
+    return engines.parse_location(str(path))
+
+
+def numbered(rows: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": range(rows),
+            "n": [float(i) for i in range(rows)],
+            "s": [f"v{i % 4}" for i in range(rows)],
+        }
+    )
+
+
+def test_a_parquet_file_on_duckdb_is_sampled_by_row_position_the_same_on_every_run(tmp_path: Path) -> None:
+    location = parquet(tmp_path, numbered(20_000))
+    engine = engines.connect("duckdb", location=location)
+    table = engine.table(location)
+
+    first, again = (engines.row_sample(table, 0.1, seed=7) for _ in range(2))
+
+    assert first is not None and again is not None and first.schema() == table.schema()
+    ids = sorted(first.id.to_pyarrow().to_pylist())
+    assert ids == sorted(again.id.to_pyarrow().to_pylist())
+    assert len(ids) == pytest.approx(2_000, rel=0.15) and len(set(ids)) == len(ids)
+    # Spread over the whole file, not a block of it: each tenth of it holds about a tenth of the sample.
+    tenths = pd.Series(ids).floordiv(2_000).value_counts()
+    assert len(tenths) == 10 and tenths.min() > 100
+    other_seed = engines.row_sample(table, 0.1, seed=8)
+    assert other_seed is not None and sorted(other_seed.id.to_pyarrow().to_pylist()) != ids
+
+
+def test_only_parquet_views_opened_on_duckdb_are_sampled_by_position(tmp_path: Path) -> None:
+    csv = tmp_path / "rows.csv"
+    numbered(100).to_csv(csv, index=False)
+    location = engines.parse_location(str(csv))
+    table = engines.connect("duckdb", location=location).table(location)
+
+    assert engines.row_sample(table, 0.5, seed=1) is None
+    assert engines.row_sample(ibis.duckdb.connect().create_table("t", numbered(100)), 0.5, seed=1) is None
+
+
+def test_a_sampled_parquet_profile_scales_its_distributions_and_repeats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(profiling, "EXACT_ROW_LIMIT", 1_000)
+    monkeypatch.setattr(profiling, "SAMPLE_ROWS", 2_000)
+    location = parquet(tmp_path, numbered(20_000))
+
+    def run() -> profiling.Profile:
+        with engines.opened(location) as table:
+            return profiling.profile(table, engine="duckdb")
+
+    result = run()
+    n, s = result.column("n"), result.column("s")
+
+    assert result.sample == pytest.approx(0.1) and not result.exact
+    assert (n.count, n.min, n.max) == (20_000, 0.0, 19_999.0)  # every row still counted
+    assert n.histogram is not None and sum(n.histogram.counts) == pytest.approx(20_000, abs=10)
+    assert all(c == pytest.approx(2_000, rel=0.25) for c in n.histogram.counts)
+    assert n.quantiles["p50"] == pytest.approx(10_000, rel=0.1)
+    assert sorted(value for value, _ in s.top_values) == ["v0", "v1", "v2", "v3"]
+    assert all(count == pytest.approx(5_000, rel=0.2) for _, count in s.top_values)
+    assert s.shapes and s.shapes[0][0] == "a9"
+    assert run() == result  # the same sample, so the same profile
+
+
+def unique_contract() -> checking.ContractSpec:
+    return parse_contract(
+        {"kind": "DataContract", "id": "ids", "source": "ids", "columns": {"id": {"unique": True}}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("ids", "duplicates"),
+    [
+        (list(range(5_000)), 0),
+        ([i // 2 for i in range(5_000)], 2_500),
+        ([*range(-3, 4_990), None, None, 7, 7, 7], 3),  # nulls are not duplicates; negatives count
+    ],
+)
+def test_a_unique_integer_column_is_counted_exactly_by_bitmap_after_an_estimating_profile(
+    monkeypatch: pytest.MonkeyPatch, ids: list[int | None], duplicates: int
+) -> None:
+    monkeypatch.setattr(profiling, "EXACT_ROW_LIMIT", 1_000)
+    table = ibis.duckdb.connect().create_table("ids", pd.DataFrame({"id": pd.array(ids, dtype="Int64")}))
+    profile = profiling.profile(table, engine="duckdb")
+    assert profile.column("id").distinct_approximate  # the contract cannot borrow its distinct count
+
+    planner = checking._Planner(
+        unique_contract(), table, checking._Executor(), None, None, pd.Timestamp.now(tz="UTC"), profile
+    )
+    (plan,) = planner.plan()
+    assert isinstance(plan, checking._Plan)
+    assert "BITSTRING_AGG" in ibis.to_sql(table.aggregate(**plan.measures))
+
+    report = checking.run_contract(unique_contract(), table, engine="duckdb", profile=profile)
+    alone = checking.run_contract(unique_contract(), table, engine="duckdb")
+
+    (result,) = report.results
+    assert (result.status, result.observed) == ("fail" if duplicates else "pass", duplicates)
+    assert report.as_dict()["results"] == alone.as_dict()["results"]
+
+
+def test_values_outside_the_profiled_range_still_count_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(profiling, "EXACT_ROW_LIMIT", 1_000)
+    table = ibis.duckdb.connect().create_table(
+        "ids", pd.DataFrame({"id": [*range(5_000), 9_000, 9_000, 9_001]})
+    )
+    taken = profiling.profile(table, engine="duckdb")
+    # A profile whose range misses the top values (as if they came after it): hashed, not in the bitmap.
+    narrow = replace(taken, columns=[replace(c, max=4_999) for c in taken.columns])
+
+    (result,) = checking.run_contract(unique_contract(), table, engine="duckdb", profile=narrow).results
+
+    assert (result.status, result.observed) == ("fail", 1)
+
+
+def test_a_bitmap_is_not_used_over_a_range_too_wide_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(profiling, "EXACT_ROW_LIMIT", 1_000)
+    ids = [i * (checking.MAX_BITMAP_RANGE // 1_000) for i in range(2_000)]
+    table = ibis.duckdb.connect().create_table("ids", pd.DataFrame({"id": ids}))
+    profile = profiling.profile(table, engine="duckdb")
+    planner = checking._Planner(
+        unique_contract(), table, checking._Executor(), None, None, pd.Timestamp.now(tz="UTC"), profile
+    )
+    (plan,) = planner.plan()
+
+    assert isinstance(plan, checking._Plan)
+    assert "BITSTRING_AGG" not in ibis.to_sql(table.aggregate(**plan.measures))
+    (result,) = checking.run_contract(unique_contract(), table, engine="duckdb", profile=profile).results
+    assert (result.status, result.observed) == ("pass", 0)
