@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from phasegate.errors import NotAuthenticated, PhasegateError
 from phasegate.identity import service as identity_service
 from phasegate.identity.service import Principal
+from phasegate.settings import Settings
 from phasegate.store import Store
 
 API_PREFIX = "/api/v1"
@@ -32,6 +33,14 @@ def get_session(store: Annotated[Store, Depends(get_store)]) -> Iterator[Session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
 def get_principal(

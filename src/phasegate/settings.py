@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     token: str | None = Field(default=None, description="the API token for the remote server")
     secret_key: str | None = None
     scoring_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    outbound_hosts: list[str] | None = Field(
+        default=None,
+        description="hosts the server may call at URLs users give (webhooks, load tests, replays, HTTP "
+        "model versions): names, or '*.example.com' for subdomains; unset, any (see phasegate.outbound)",
+    )
     journal_acknowledge: Literal["write", "fsync"] = Field(
         default="write",
         description="when the gateway answers: once the request's record is written to its journal "

@@ -8,7 +8,8 @@ from fastapi import APIRouter, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from phasegate.api import CurrentPrincipal, SessionDep
+from phasegate import outbound
+from phasegate.api import CurrentPrincipal, SessionDep, SettingsDep
 from phasegate.evaluation import loadtests, registry, replays, runs
 from phasegate.evaluation.models import EvaluationRun, LoadTest, ReplayRun
 from phasegate.evaluation.schemas import (
@@ -34,9 +35,15 @@ def list_models(usecase_id: str, session: SessionDep, principal: CurrentPrincipa
 
 @router.post("/usecases/{usecase_id}/models", status_code=status.HTTP_201_CREATED)
 def register_model(
-    usecase_id: str, spec: ModelVersionSpec, session: SessionDep, principal: CurrentPrincipal
+    usecase_id: str,
+    spec: ModelVersionSpec,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """Register a model version."""
+    if spec.kind in ("http", "openai") and spec.uri:
+        outbound.check(spec.uri, settings.outbound_hosts, field="uri")
     version = registry.register(session, actor=principal, usecase_id=usecase_id, spec=spec)
     session.commit()
     return registry.version_view(version)
@@ -193,9 +200,14 @@ def load_view(test: LoadTest) -> dict[str, Any]:
 
 @router.post("/usecases/{usecase_id}/loadtests", status_code=status.HTTP_201_CREATED)
 def run_load_test(
-    usecase_id: str, request: LoadTestRequest, session: SessionDep, principal: CurrentPrincipal
+    usecase_id: str,
+    request: LoadTestRequest,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """Drive an open-loop load test from this server; publishes evaluation.load."""
+    outbound.check(request.url, settings.outbound_hosts, field="url")
     test = loadtests.run_and_record(
         session,
         actor=principal,
@@ -248,9 +260,14 @@ def replay_view(run: ReplayRun, *, full: bool = False) -> dict[str, Any]:
 
 @router.post("/usecases/{usecase_id}/replays", status_code=status.HTTP_201_CREATED)
 def run_replay(
-    usecase_id: str, request: ReplayRequest, session: SessionDep, principal: CurrentPrincipal
+    usecase_id: str,
+    request: ReplayRequest,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """Replay a suite (and the shipped probes) against an app; publishes evaluation.replay."""
+    outbound.check(request.url, settings.outbound_hosts, field="url")
     run = replays.run_and_record(
         session,
         actor=principal,

@@ -47,6 +47,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from phasegate import outbound
 from phasegate.api import install_error_handlers
 from phasegate.errors import InvalidInput, NotAuthenticated, NotFound, PhasegateError, Problem
 from phasegate.evaluation.models import ModelVersion
@@ -296,6 +297,8 @@ class Gateway:
     # --- the request path ---
 
     async def predict(self, usecase_id: str, body: PredictBody, caller: Principal) -> dict[str, Any]:
+        if body.webhook is not None:
+            outbound.check(body.webhook, self.settings.outbound_hosts, field="webhook")
         snapshot = self.snapshot
         state = snapshot.states.get(usecase_id)
         if state is None:

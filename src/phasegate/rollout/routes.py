@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from phasegate.api import CurrentPrincipal, SessionDep
+from phasegate.api import CurrentPrincipal, SessionDep, SettingsDep
 from phasegate.identity.roles import Action
 from phasegate.rollout import analysis_runs, reviews, service
 from phasegate.rollout.models import InferenceRecord
@@ -192,7 +192,11 @@ class DecisionBody(BaseModel):
 
 @router.post("/reviews/{item_id}/decision")
 def decide(
-    item_id: str, body: DecisionBody, session: SessionDep, principal: CurrentPrincipal
+    item_id: str,
+    body: DecisionBody,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """Approve, edit or reject an item you hold; the caller gets the released answer."""
     item = reviews.decide(
@@ -207,5 +211,5 @@ def decide(
     session.commit()
     from phasegate.rollout import webhooks
 
-    webhooks.notify(item)
+    webhooks.notify(item, allowed=settings.outbound_hosts)
     return reviews.item_view(item)

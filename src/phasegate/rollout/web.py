@@ -431,7 +431,7 @@ def decide_item(
             chosen_reason=reason_code,
             note=note,
         )
-    webhooks.notify(item)
+    webhooks.notify(item, allowed=request.app.state.settings.outbound_hosts)
     scope = review_scope(session, principal, usecase_id, item)
     following = take_following(session, principal, usecase_id=scope, order=chosen)
     session.commit()

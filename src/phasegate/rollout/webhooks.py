@@ -9,18 +9,29 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 
 import httpx
 
+from phasegate import outbound
 from phasegate.rollout.models import ReviewItem
 
 ATTEMPTS = 3
 log = logging.getLogger(__name__)
 
 
-def notify(item: ReviewItem) -> threading.Thread | None:
-    """POST the decision to the item's webhook in a background thread; None when there is no webhook."""
+def notify(item: ReviewItem, *, allowed: Sequence[str] | None) -> threading.Thread | None:
+    """POST the decision to the item's webhook in a background thread; None when there is no webhook.
+
+    The host was checked against the outbound allow-list when the caller gave it; it is checked again
+    here, as the list may have changed since.
+    """
     if not item.webhook_url or item.status == "pending":
+        return None
+    if not outbound.allows(item.webhook_url, allowed):
+        log.warning(
+            "webhook of %s not sent: %s is not an allowed host", item.id, outbound.host_of(item.webhook_url)
+        )
         return None
     body = {"request_id": item.id, "status": item.status, "output": item.released}
     thread = threading.Thread(target=_send, args=(item.webhook_url, body), daemon=True)
