@@ -32,6 +32,13 @@ def _document(path: Path | None, what: str) -> Any:
         fail(f"cannot read the {what} in {path}: {exc}")
 
 
+def _ladder(text: str) -> list[int]:
+    try:
+        return [int(step) for step in text.split(",")]
+    except ValueError:
+        fail(f"--ladder must be whole percentages separated by commas, such as 5,25,50,100; not '{text}'")
+
+
 @rollout_app.command("set")
 def rollout_set(
     ctx: typer.Context,
@@ -69,12 +76,13 @@ def rollout_set(
         "primary": primary,
         "candidate": candidate,
         "weight": weight,
-        "ladder": [int(w) for w in ladder.split(",")] if ladder else None,
+        "ladder": _ladder(ladder) if ladder else None,
         "fallback": fallback,
         "segment_rules": _document(rules, "rules"),
         "criteria": _document(criteria, "criteria"),
         "redaction": _document(redaction, "policy"),
         "window_seconds": window,
+        "min_samples": min_samples,
         "cost_per_request": cost,
         "rate_limit_per_minute": rate_limit,
         "monthly_budget": budget,
@@ -104,7 +112,8 @@ def rollout_show(
     else:
         killed = f"  KILLED: {rollout['kill_reason']}" if rollout["killed"] else ""
         out.print(
-            f"{usecase}: {rollout['stage']}  primary {rollout['primary']}  candidate {rollout['candidate']}  "
+            f"{usecase}: {rollout['stage']}  primary {rollout['primary_label']}  "
+            f"candidate {rollout['candidate_label']}  "
             f"weight {rollout['weight']}{killed}",
             markup=False,
         )

@@ -49,7 +49,9 @@ def read_rollout(usecase_id: str, session: SessionDep, principal: CurrentPrincip
     principal.require(Action.read)
     rollout = service.get(session, usecase_id=usecase_id)
     return {
-        "rollout": service.rollout_view(rollout) if rollout else None,
+        "rollout": service.rollout_view(rollout) | service.version_labels(session, rollout)
+        if rollout
+        else None,
         "transitions": [
             service.transition_view(t) for t in service.history(session, usecase_id=usecase_id)[:50]
         ],

@@ -105,6 +105,18 @@ def rollout_view(rollout: Rollout) -> dict[str, Any]:
     }
 
 
+def version_labels(session: Session, rollout: Rollout) -> dict[str, str | None]:
+    """`name version` of the rollout's primary and candidate, as people call them."""
+    labels: dict[str, str | None] = {}
+    for role, version_id in (
+        ("primary", rollout.primary_version_id),
+        ("candidate", rollout.candidate_version_id),
+    ):
+        version = session.get(ModelVersion, version_id) if version_id else None
+        labels[f"{role}_label"] = f"{version.name} {version.version}" if version else version_id
+    return labels
+
+
 @dataclass
 class StageChange:
     """What a caller asks for; None leaves a setting as it is."""
