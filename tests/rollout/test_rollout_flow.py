@@ -457,3 +457,16 @@ def test_the_gateway_can_run_inside_phasegate_serve(
         wait_for_stage(both, "full")
         answer = both.post("/gateway/v1/claims/predict", json={"input": {}}, headers=admin)
         assert answer.status_code == 200 and answer.json()["output"] == "low"
+
+
+def test_a_reviewer_by_owner_field_alone_is_told_the_queue_is_empty_not_forbidden(
+    app_client: TestClient, admin: dict[str, str], users: Users
+) -> None:
+    """A use case's domain reviewer with no global reviewing role may ask for the next item."""
+    nora = users.headers("nora", "viewer")
+    stranger = users.headers("sam", "viewer")
+    usecase = {"id": "loans", "name": "Loans", "owners": {"domain_reviewer": "nora"}}
+    assert app_client.post("/api/v1/usecases", json=usecase, headers=admin).status_code == 201
+    assert app_client.post("/api/v1/reviews/next", headers=nora).json() == {"item": None}
+    refused = app_client.post("/api/v1/reviews/next", headers=stranger)
+    assert refused.status_code == 403

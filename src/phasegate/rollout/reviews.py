@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 from phasegate.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
 from phasegate.identity import audit
 from phasegate.identity.audit import Change
-from phasegate.identity.roles import Action
+from phasegate.identity.roles import Action, allowed
 from phasegate.identity.service import Principal
+from phasegate.portfolio import service as portfolio_service
+from phasegate.portfolio.models import UseCase
 from phasegate.rollout import service
 from phasegate.rollout.models import InferenceRecord, ReviewItem
 from phasegate.store import now
@@ -138,10 +140,23 @@ def take_next(
             continue
         except Forbidden:  # a use case this reviewer has no role on
             refused += 1
-    if usecase_id is None and refused == seen and not actor.usecase_roles:
+    if (
+        usecase_id is None
+        and refused == seen
+        and not actor.usecase_roles
+        and not _reviews_anywhere(session, actor)
+    ):
         # Nothing here was theirs to take: say whether they may review at all, rather than "empty".
         actor.require(Action.review_decide)
     return None
+
+
+def _reviews_anywhere(session: Session, actor: Principal) -> bool:
+    """Whether an owner field of some use case makes the caller one who may decide its items."""
+    return any(
+        allowed(Action.review_decide, portfolio_service.ownership_roles(usecase, actor))
+        for usecase in session.scalars(select(UseCase))
+    )
 
 
 def can_decide(session: Session, *, actor: Principal, usecase_id: str) -> bool:
