@@ -261,14 +261,7 @@ def _redact(value: Any, nodes: tuple[_Node, ...], policy: RedactionPolicy) -> An
             else:
                 items.append(_redact(item, matched, policy))
         return items
-    if isinstance(value, str):
-        return scan_text(value, policy)
-    if isinstance(value, int) and not isinstance(value, bool):
-        # Card and phone numbers are often sent as integers.
-        text = str(value)
-        redacted = scan_text(text, policy)
-        return value if redacted == text else redacted
-    return value
+    return _scan_all(value, policy)
 
 
 def _scan_key(text: str, policy: RedactionPolicy) -> str:
@@ -290,6 +283,7 @@ def _scan_all(value: Any, policy: RedactionPolicy) -> Any:
     if isinstance(value, str):
         return scan_text(value, policy)
     if isinstance(value, int) and not isinstance(value, bool):
+        # Card and phone numbers are often sent as integers.
         text = str(value)
         redacted = scan_text(text, policy)
         return value if redacted == text else redacted
