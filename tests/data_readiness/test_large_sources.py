@@ -147,3 +147,85 @@ def test_a_bitmap_is_not_used_over_a_range_too_wide_for_it(monkeypatch: pytest.M
     assert "BITSTRING_AGG" not in ibis.to_sql(table.aggregate(**plan.measures))
     (result,) = checking.run_contract(unique_contract(), table, engine="duckdb", profile=profile).results
     assert (result.status, result.observed) == ("pass", 0)
+
+
+# Pattern checks on DuckDB run as GLOB where a pattern says nothing GLOB cannot.
+
+PATTERNS = [
+    r"^INV-[0-9]{8}$",
+    r"^SKU-[A-Z]{3}-[0-9]{4}$",
+    r"^\+44 20 [0-9]{4} [0-9]{4}$",
+    r"^[A-Z]{2}[0-9] [0-9][A-Z]{2}$",
+    r"^[A-Za-z0-9]{2}\d$",
+    r"INV",
+    r"^INV",
+    r"[0-9]$",
+    r"a\$",
+    r"^$",
+    r"",
+]
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_a_glob_finds_exactly_what_the_regular_expression_finds(pattern: str) -> None:
+    texts = [
+        "INV-00001234", "INV-0000123", "INV-000012345", "xINV-00001234", "INV-00001234\n", "inv-00001234",
+        "SKU-ABC-1234", "SKU-AbC-1234", "+44 20 1234 5678", "+44 20 1234 567", "AB1 2CD", "ab1 2cd",
+        "Ab1", "Ab12", "AÉ1", "a$", "a$b", "ba$", "", "9", "INV-0000123٣", "SKU-ÀBC-1234", "a\nINV",
+    ]  # fmt: skip
+    glob = checking.glob_of(pattern)
+    assert glob is not None
+    con = ibis.duckdb.connect()
+    table = con.create_table("texts", pd.DataFrame({"text": texts}))
+
+    by_regex = table.select(m=table.text.re_search(pattern)).to_pyarrow().column("m").to_pylist()
+    by_glob = table.select(m=checking._glob(table.text, glob)).to_pyarrow().column("m").to_pylist()
+
+    assert by_glob == by_regex
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"^[a-z0-9._+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$",
+        r"^a.b$",
+        r"^a*$",
+        r"^a+$",
+        r"^a?$",
+        r"^a{2,3}$",
+        r"^[^a]$",
+        r"^[a-]$",
+        r"^(?i)inv$",
+        r"^a|b$",
+        r"^\w$",
+        r"^a\\$",
+        r"^ü$",
+        r"^a{3}?$",
+    ],
+)
+def test_patterns_glob_cannot_say_stay_regular_expressions(pattern: str) -> None:
+    assert checking.glob_of(pattern) is None
+
+
+def test_a_pattern_check_reads_the_same_through_glob_or_regex() -> None:
+    frame = pd.DataFrame({"code": ["INV-00000001", "INV-1", None, "inv-00000002", "INV-00000003"]})
+    contract = parse_contract(
+        {
+            "kind": "DataContract",
+            "id": "codes",
+            "source": "codes",
+            "columns": {"code": {"pattern": r"^INV-[0-9]{8}$"}},
+        }
+    )
+    table = ibis.duckdb.connect().create_table("codes", frame)
+    planner = checking._Planner(
+        contract, table, checking._Executor(), None, None, pd.Timestamp.now(tz="UTC"), None
+    )
+    (plan,) = planner.plan()
+    assert isinstance(plan, checking._Plan)
+    assert "~~~" in ibis.to_sql(table.aggregate(**plan.measures))
+
+    (result,) = checking.run_contract(contract, table, engine="duckdb").results
+
+    assert (result.status, result.observed) == ("fail", 2)
+    assert [row["code"] for row in result.examples] == ["INV-1", "inv-00000002"]
