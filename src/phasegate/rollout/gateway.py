@@ -68,6 +68,7 @@ PURGE_EVERY_S = 3600.0  # retention rules are applied hourly
 ANALYSIS_EVERY_S = 5.0  # how often a replica looks for analysis windows that have ended
 UPSTREAM_TIMEOUT_S = 10.0
 SWITCH_INTERVAL_S = 0.0005
+RETRY = resilience.RetryPolicy(max_attempts=2, base_delay_s=0.05, max_delay_s=0.2)
 log = logging.getLogger(__name__)
 
 
@@ -441,16 +442,14 @@ class Gateway:
         )
         if not breaker.allow():
             raise UpstreamError(f"{upstream.label}: circuit open after repeated failures")
-        policy = resilience.RetryPolicy(max_attempts=2, base_delay_s=0.05, max_delay_s=0.2)
-        delays = policy.delays()
         attempt = 0
         while True:
             attempt += 1
             try:
                 result = await self._call_once(upstream, inputs)
             except UpstreamError as exc:
-                if attempt < policy.max_attempts and policy.should_retry(attempt, exc.kind):
-                    await asyncio.sleep(delays[attempt - 1])
+                if RETRY.should_retry(attempt, exc.kind):
+                    await asyncio.sleep(RETRY.delays()[attempt - 1])  # drawn only when a retry is due
                     continue
                 breaker.record(False)
                 raise
