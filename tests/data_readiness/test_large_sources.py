@@ -229,3 +229,23 @@ def test_a_pattern_check_reads_the_same_through_glob_or_regex() -> None:
 
     assert (result.status, result.observed) == ("fail", 2)
     assert [row["code"] for row in result.examples] == ["INV-1", "inv-00000002"]
+
+
+def test_a_booleans_distinct_count_is_exact_even_when_the_profile_estimates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(profiling, "EXACT_ROW_LIMIT", 1_000)
+    frame = pd.DataFrame(
+        {
+            "mixed": pd.array([i % 3 == 0 if i % 7 else None for i in range(5_000)], dtype="boolean"),
+            "all_true": pd.array([True] * 5_000, dtype="boolean"),
+            "none": pd.array([None] * 5_000, dtype="boolean"),
+            "n": range(5_000),
+        }
+    )
+    result = profiling.profile(ibis.duckdb.connect().create_table("flags", frame), engine="duckdb")
+
+    assert result.column("n").distinct_approximate  # the others are estimated above the limit
+    for name in ("mixed", "all_true", "none"):
+        column = result.column(name)
+        assert (column.distinct, column.distinct_approximate) == (frame[name].nunique(), False)

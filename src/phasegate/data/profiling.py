@@ -331,7 +331,9 @@ def _scalar_stats(
     for c in columns:
         values = c.values
         metrics[c.key("count")] = values.count()
-        if c.type != "other":
+        # A boolean's distinct values are read off its counts of trues and falses, exactly, where a
+        # HyperLogLog sketch of every row costs as much as one of a text column.
+        if c.type not in ("other", "boolean"):
             metrics[c.key("distinct")] = values.approx_nunique() if approximate else values.nunique()
         if c.type in NUMERIC:
             # Moments over doubles on every engine: PostgreSQL averages integers in numeric, which Ibis
@@ -572,6 +574,7 @@ def _column_profile(
     elif c.type == "boolean":
         trues = int(stats[c.key("trues")] or 0)
         counts = [(True, trues), (False, count - trues)]
+        profile_fields |= {"distinct": sum(1 for _, n in counts if n), "distinct_approximate": False}
         profile_fields["top_values"] = sorted(
             [(value, n) for value, n in counts if n], key=lambda pair: (-pair[1], pair[0])
         )
