@@ -249,3 +249,47 @@ def test_a_booleans_distinct_count_is_exact_even_when_the_profile_estimates(
     for name in ("mixed", "all_true", "none"):
         column = result.column(name)
         assert (column.distinct, column.distinct_approximate) == (frame[name].nunique(), False)
+
+
+def test_a_sample_of_some_columns_keeps_each_histogram_with_its_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(profiling, "EXACT_ROW_LIMIT", 1_000)
+    monkeypatch.setattr(profiling, "SAMPLE_ROWS", 2_000)
+    # Text, a date and a boolean before and between the numbers: the sample leaves the date and boolean out.
+    frame = pd.DataFrame(
+        {
+            "s": [f"v{i % 4}" for i in range(20_000)],
+            "day": pd.to_datetime("2026-01-01") + pd.to_timedelta([i % 30 for i in range(20_000)], unit="D"),
+            "small": [float(i % 10) for i in range(20_000)],
+            "flag": [i % 2 == 0 for i in range(20_000)],
+            "big": [float(i) * 1000 for i in range(20_000)],
+        }
+    )
+    location = parquet(tmp_path, frame)
+
+    with engines.opened(location) as table:
+        result = profiling.profile(table, engine="duckdb")
+
+    small, big = result.column("small"), result.column("big")
+    assert result.sample == pytest.approx(0.1)
+    assert small.histogram is not None and small.histogram.edges[-1] == 9.0
+    assert all(c == pytest.approx(2_000, rel=0.25) for c in small.histogram.counts)
+    assert big.histogram is not None and big.histogram.edges[-1] == 19_999_000.0
+    assert all(c == pytest.approx(2_000, rel=0.25) for c in big.histogram.counts)
+    assert small.quantiles["p50"] == pytest.approx(4.5, abs=1) and big.quantiles["p50"] > 5_000_000
+
+
+def test_a_name_that_read_one_parquet_file_and_then_another_samples_the_other(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = (
+        parquet(tmp_path / "a", numbered(100)),
+        parquet(tmp_path / "b", numbered(100).assign(id=lambda f: f.id + 1_000)),
+    )
+    engine = engines.connect("duckdb", location=first)
+    engine.table(first)
+
+    sampled = engines.row_sample(engine.table(second), 0.5, seed=1)
+
+    assert sampled is not None and min(sampled.id.to_pyarrow().to_pylist()) >= 1_000

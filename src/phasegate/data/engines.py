@@ -151,6 +151,8 @@ def _file_table(engine: Engine, location: Location, name: str, encoding: str | N
         raise InvalidInput(f"no such file or folder: {path}", [Problem("does not exist", field="location")])
     pattern = str(path / f"*{_suffix(location)}") if path.is_dir() else str(path)
     backend = engine.backend
+    if engine.name == "duckdb":
+        _PARQUET_VIEWS.get(backend, {}).pop(name, None)  # whatever the name read before, it reads this now
     if location.format == "xlsx":
         # No engine reads XLSX without an extension download: openpyxl reads it into an Arrow table.
         return ibis.memtable(_xlsx_arrow(path), name=name)
@@ -176,8 +178,9 @@ def _file_table(engine: Engine, location: Location, name: str, encoding: str | N
 # The Parquet files behind each DuckDB view _file_table opened, by backend and view name: a sample of
 # them can be drawn by row position (row_sample). Weak keys: a closed backend takes its entries along.
 _PARQUET_VIEWS: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
-# row_sample keeps a row when a hash of its position, modulo this, falls below the share times this.
-_SAMPLE_SCALE = 1_000_000
+# row_sample keeps a row when a hash of its position, modulo this, falls below the share times this:
+# fine enough for a share of a hundred thousand rows in a hundred thousand billion.
+_SAMPLE_SCALE = 2**32
 _POSITION_COLUMNS = frozenset({"filename", "file_row_number"})
 
 
@@ -198,7 +201,7 @@ def row_sample(table: ir.Table, fraction: float, seed: int) -> ir.Table | None:
     if pattern is None or _POSITION_COLUMNS & set(table.columns):
         return None
     files = pattern.replace("'", "''")
-    threshold = round(fraction * _SAMPLE_SCALE)
+    threshold = max(1, round(fraction * _SAMPLE_SCALE))
     sampled: ir.Table = op.source.sql(
         f"SELECT * FROM read_parquet('{files}') "
         f"WHERE hash(filename, file_row_number, {int(seed)}) % {_SAMPLE_SCALE} < {threshold}"

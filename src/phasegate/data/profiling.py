@@ -209,7 +209,8 @@ def profile(table: ir.Table, *, engine: str, top: int = 10, approximate: bool | 
     texts = [c for c in columns if c.type == "string" and stats[c.key("count")]]
     read = [c.name for c in (*numeric, *texts)]
     with _sampled(table, sample, backend.name, read) as source:
-        second: dict[str, ir.Scalar] = _bin_metrics(source, {n: e for n, e in edges.items() if len(e) > 2})
+        binned = {n: e for n, e in edges.items() if len(e) > 2}
+        second: dict[str, ir.Scalar] = _bin_metrics(source, binned, named_by=table)
         if deferred_quantiles:
             # On a sample, exact quantiles of the sample: a sketch's error would only add to the sample's.
             exact = not approximate or bool(sample)
@@ -283,14 +284,20 @@ def bin_counts(table: ir.Table, edges: dict[str, list[float]]) -> dict[str, list
     }
 
 
-def _bin_metrics(table: ir.Table, edges: dict[str, list[float]]) -> dict[str, ir.Scalar]:
+def _bin_metrics(
+    table: ir.Table, edges: dict[str, list[float]], *, named_by: ir.Table | None = None
+) -> dict[str, ir.Scalar]:
+    """Each bin's count of the table's rows, named by the column's position in named_by (the table).
+
+    A profile's sample may hold fewer columns than the profiled table: its bins keep the table's names.
+    """
     backend = table.get_backend()
     metrics: dict[str, ir.Scalar] = {}
     for name, column_edges in edges.items():
         bins = _bin_index(_values(table, name, backend).cast("float64"), column_edges)
         for b in range(len(column_edges) - 1):
             # SUM over one CASE per row: DuckDB runs 10 × columns COUNT(*) FILTER clauses ~8× slower.
-            metrics[_bin_key(table, name, b)] = (bins == b).sum()
+            metrics[_bin_key(table if named_by is None else named_by, name, b)] = (bins == b).sum()
     return metrics
 
 
