@@ -71,10 +71,20 @@ def journal_with_unshipped(folder: Path, count: int) -> Path:
     return segment
 
 
-def test_concurrent_appends_share_fsyncs_and_ship_exactly_once_in_order(tmp_path: Path) -> None:
+@pytest.mark.parametrize("acknowledge", ["fsync", "write"])
+def test_concurrent_appends_share_fsyncs_and_ship_exactly_once_in_order(
+    tmp_path: Path, acknowledge: str
+) -> None:
     store = Store()
     # Small segments so the run also rotates segments and deletes the shipped ones.
-    journal = Journal(tmp_path, ship=store.ship, batch_size=100, ship_interval_s=0.02, segment_bytes=8192)
+    journal = Journal(
+        tmp_path,
+        ship=store.ship,
+        batch_size=100,
+        ship_interval_s=0.02,
+        segment_bytes=8192,
+        acknowledge=acknowledge,  # type: ignore[arg-type]
+    )
     threads, each = 8, 150
 
     def work(thread: int) -> None:

@@ -439,7 +439,9 @@ class Journal:
         self._last_group_size = self._ship_failures = 0
         self._pending = self.recovery.unshipped
 
-        # Owned by the committer thread alone.
+        # Owned by the committer thread alone; acknowledging on write, by whoever holds the write lock.
+        self._write_lock = threading.Lock()
+        self._unsynced = False
         self._next_seq = self.recovery.next_seq
         self._active: _Segment | None = None
         self._fd: int | None = None
@@ -455,18 +457,66 @@ class Journal:
     # -- The request path ---------------------------------------------------------------------------
 
     def append(self, record: Record) -> None:
-        """Journal `record`; return once it is written and fsync'ed, so the request may be acknowledged."""
-        group = self._enqueue(encode_record(record), None)
+        """Journal `record`; return once it is as durable as `acknowledge` says, so it may be answered."""
+        payload = encode_record(record)
+        if self._acknowledge == "write":
+            self._write_now(payload)
+            return
+        group = self._enqueue(payload, None)
         group.done.wait()
         if group.failure is not None:
             raise JournalFailed(group.failure)
 
     async def append_async(self, record: Record) -> None:
-        """`append` for the event loop: awaits durability without blocking the loop."""
+        """`append` for the event loop: awaits an fsync without blocking the loop.
+
+        Acknowledging on write, the line is written here, on the loop: one write(2) of a few hundred
+        bytes costs less than handing the record to the committer thread and waking up on its answer.
+        """
+        payload = encode_record(record)
+        if self._acknowledge == "write":
+            self._write_now(payload)
+            return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._enqueue(encode_record(record), (loop, future))
+        self._enqueue(payload, (loop, future))
         await future
+
+    def _write_now(self, payload: bytes) -> None:
+        """Write one record in the caller's thread; the committer thread fsyncs what was written, soon."""
+        with self._write_lock:
+            with self._lock:
+                if self._closing:
+                    raise JournalClosed(
+                        f"the inference journal in {self.folder} is closed; the record was not logged"
+                    )
+                if self._failure is not None:
+                    raise JournalFailed(self._failure)
+                self._appended += 1
+            seq = self._next_seq
+            data = encode_line(seq, payload)
+            try:
+                segment = self._segment_for(seq)
+                assert self._fd is not None
+                _write_all(self._fd, data)
+            except Exception as error:
+                log.exception("inference journal write to %s failed", self.folder)
+                failure = f"writing the inference journal in {self.folder} failed ({error}); no more records"
+                with self._lock:
+                    self._failure = failure
+                    self._progress_cv.notify_all()
+                raise JournalFailed(failure) from error
+            self._next_seq = seq + 1
+            with self._lock:
+                segment.durable_bytes += len(data)
+                segment.last_seq = self._durable_seq = seq
+                self._committed += 1
+                self._pending += 1
+                self._unsynced = True
+                if self._pending >= self._batch_size:
+                    self._ship_cv.notify()
+                self._commit_cv.notify()
+                self._progress_cv.notify_all()
 
     def _enqueue(self, payload: bytes, waiter: _Waiter | None) -> _Group:
         with self._lock:
@@ -487,6 +537,9 @@ class Journal:
     # -- Committing ---------------------------------------------------------------------------------
 
     def _commit_loop(self) -> None:
+        if self._acknowledge == "write":
+            self._sync_loop()
+            return
         while True:
             with self._lock:
                 self._commit_cv.wait_for(lambda: bool(self._open.payloads) or self._closing)
@@ -495,6 +548,32 @@ class Journal:
                 self._linger()
                 group, self._open = self._open, _Group()
             self._commit(group)
+
+    def _sync_loop(self) -> None:
+        """Acknowledging on write: fsync whatever callers wrote since the last fsync, as soon as it comes."""
+        while True:
+            with self._lock:
+                self._commit_cv.wait_for(lambda: self._unsynced or self._closing)
+                if not self._unsynced:
+                    return  # closing, and everything written is fsync'ed
+                self._unsynced = False
+            # A duplicate of the descriptor, so writers go on while this one waits for the disk.
+            with self._write_lock:
+                fd = os.dup(self._fd) if self._fd is not None else None
+            if fd is None:
+                continue
+            try:
+                os.fsync(fd)
+            except OSError as error:
+                log.exception("inference journal fsync in %s failed", self.folder)
+                with self._lock:
+                    self._failure = f"fsync of the inference journal in {self.folder} failed ({error})"
+                    self._progress_cv.notify_all()
+                return
+            finally:
+                os.close(fd)
+            with self._lock:
+                self._groups += 1
 
     def _linger(self) -> None:
         """Under concurrent load, wait a moment so requests arriving just after share this group's fsync."""
@@ -544,6 +623,8 @@ class Journal:
         if self._active is not None and self._active.durable_bytes < self._segment_bytes:
             return self._active
         if self._active is not None and self._fd is not None:
+            if self._acknowledge == "write":
+                os.fsync(self._fd)  # what callers wrote since the last fsync, before the segment is sealed
             os.close(self._fd)
             self._fd = None
             with self._lock:
@@ -695,9 +776,13 @@ class Journal:
             log.warning("inference journal in %s did not stop within %s s", self.folder, timeout)
             return
         self._drain(deadline)
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        with self._write_lock:  # a write that began before `_closing` was set has ended
+            if self._fd is not None:
+                if self._acknowledge == "write":
+                    with contextlib.suppress(OSError):  # it stays in the kernel's cache all the same
+                        os.fsync(self._fd)
+                os.close(self._fd)
+                self._fd = None
         os.close(self._lock_fd)
         left = self.stats().pending
         if left:
