@@ -66,6 +66,10 @@ class Detector(abc.ABC):
     def validate(self, candidate: str) -> bool:
         """Whether a candidate the pattern matched really is this kind of data."""
 
+    def could_hold(self, text: str) -> bool:
+        """False only when the text cannot hold a confirmed find: a cheap test run before the pattern."""
+        return True
+
     def mask(self, candidate: str) -> str:
         """The candidate with all but its last four letters or digits hidden, for reports."""
         keep = 4
@@ -110,6 +114,14 @@ IBAN_LENGTHS = {
 }  # fmt: skip
 
 
+_DIGITS_DELETED = str.maketrans("", "", "0123456789")
+
+
+def digit_count(text: str) -> int:
+    """How many ASCII digits the text holds (the detectors' patterns know no others)."""
+    return len(text) - len(text.translate(_DIGITS_DELETED))
+
+
 def iban_remainder(iban: str) -> int:
     """The ISO 13616 remainder: country and check digits moved to the end, letters as 10-35, mod 97."""
     rearranged = iban[4:] + iban[:4]
@@ -138,6 +150,9 @@ class EmailDetector(Detector):
     description = "email addresses"
     pattern = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 
+    def could_hold(self, text: str) -> bool:
+        return "@" in text
+
     def validate(self, candidate: str) -> bool:
         """RFC 5321 limits: local part up to 64 characters, no leading, trailing or doubled dots."""
         local, _, domain = candidate.rpartition("@")
@@ -164,6 +179,10 @@ class PhoneDetector(Detector):
         r"|\(?0[0-9]{1,4}\)?[ .-]?[0-9]{2,4}[ .-]?[0-9]{2,4}[ .-]?[0-9]{0,4}"
         r"|\(?[2-9][0-9]{2}\)?[ .-][2-9][0-9]{2}[ .-][0-9]{4}"
     )
+
+    def could_hold(self, text: str) -> bool:
+        # `validate` wants at least 8 digits (E.164 with +), 10 in every other form.
+        return digit_count(text) >= 8
 
     def validate(self, candidate: str) -> bool:
         """Digit counts per ITU-T E.164 (at most 15) and the North American Numbering Plan."""
@@ -213,6 +232,9 @@ class PaymentCardDetector(Detector):
     classification = "restricted"
     description = "payment card numbers: 13-19 digits, Luhn-checked, issued by a financial industry"
     pattern = r"[0-9]([ -]?[0-9]){12,18}"
+
+    def could_hold(self, text: str) -> bool:
+        return digit_count(text) >= 13
 
     def validate(self, candidate: str) -> bool:
         """13-19 digits, a financial major industry identifier (2-6, ISO/IEC 7812-1) and the Luhn check."""

@@ -84,6 +84,7 @@ class _Finder:
     validate: Callable[[str], bool]
     mask: Callable[[str], str]
     normalise: Callable[[str], str]
+    could_hold: Callable[[str], bool] = lambda _: True  # False only when a find is impossible
 
 
 @dataclass
@@ -199,7 +200,9 @@ def _detector_finder(detector: Detector, action: Action) -> _Finder:
     # Only letters and digits must not run on either side (see the module docstring).
     pattern = re.compile(rf"(?<![0-9A-Za-z])(?:{detector.pattern})(?![0-9A-Za-z])")
     normalise = str.lower if detector.name == "email" else _separators_removed
-    return _Finder(detector.name, action, pattern, detector.validate, detector.mask, normalise)
+    return _Finder(
+        detector.name, action, pattern, detector.validate, detector.mask, normalise, detector.could_hold
+    )
 
 
 def _pattern_finder(custom: CustomPattern) -> _Finder:
@@ -310,11 +313,13 @@ def _action(nodes: tuple[_Node, ...]) -> Action | None:
 
 def scan_text(text: str, policy: RedactionPolicy) -> str:
     """The text with every value a detector or custom pattern finds replaced by the policy's action."""
-    # Most strings in a request hold nothing to redact; one search of the joined pattern says so.
-    if policy._any is not None and policy._any.search(text) is None:
+    # Most strings in a request hold nothing to redact: the detectors' cheap tests (an @, enough
+    # digits) say so for most, one search of the joined pattern for the rest.
+    finders = [finder for finder in policy._finders if finder.could_hold(text)]
+    if not finders or (policy._any is not None and policy._any.search(text) is None):
         return text
     found: list[tuple[int, int, _Finder]] = []
-    for finder in policy._finders:
+    for finder in finders:
         position = 0
         while (match := finder.pattern.search(text, position)) is not None:
             if match.end() > match.start() and finder.validate(match.group(0)):
