@@ -37,8 +37,8 @@ class Settings(BaseSettings):
     journal_acknowledge: Literal["write", "fsync"] = Field(
         default="write",
         description="when the gateway answers: once the request's record is written to its journal "
-        "(survives the process being killed; fsync'ed right after) or once it is fsync'ed (survives "
-        "the machine failing too, at about 0.2 ms more a request)",
+        "(survives the process being killed; fsync'ed soon after by a thread) or once it is fsync'ed "
+        "(survives the machine failing too, at about 0.2-0.3 ms more a request)",
     )
 
     @property
