@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 Record = dict[str, Any]
 Ship = Callable[[list[Record]], None]
 # When an append returns: once its group is fsync'ed (survives the machine failing), or once it is
-# written to the segment (survives the process being killed; fsync'ed a moment later, in the same group).
+# written to the segment (survives the process being killed; the committer thread fsyncs it soon after).
 Acknowledge = Literal["fsync", "write"]
 ACKNOWLEDGE: tuple[Acknowledge, ...] = get_args(Acknowledge)
 
@@ -364,8 +364,6 @@ class _Group:
     failure: str | None = None
 
     def resolve(self, failure: str | None) -> None:
-        if self.done.is_set():
-            return  # acknowledged once written; a later fsync failure stops the journal, not these callers
         self.failure = failure
         self.done.set()
         for loop, future in self.waiters:
@@ -486,46 +484,32 @@ class Journal:
         """Write one record in the caller's thread; the committer thread fsyncs what was written, soon."""
         with self._write_lock:
             with self._lock:
-                if self._closing:
-                    raise JournalClosed(
-                        f"the inference journal in {self.folder} is closed; the record was not logged"
-                    )
-                if self._failure is not None:
-                    raise JournalFailed(self._failure)
+                self._check_open()
                 self._appended += 1
-            seq = self._next_seq
-            data = encode_line(seq, payload)
-            try:
-                segment = self._segment_for(seq)
-                assert self._fd is not None
-                _write_all(self._fd, data)
-            except Exception as error:
-                log.exception("inference journal write to %s failed", self.folder)
-                failure = f"writing the inference journal in {self.folder} failed ({error}); no more records"
-                with self._lock:
-                    self._failure = failure
-                    self._progress_cv.notify_all()
-                raise JournalFailed(failure) from error
-            self._next_seq = seq + 1
+            data = encode_line(self._next_seq, payload)
+            segment, failure = self._write(data, fsync=False)
             with self._lock:
-                segment.durable_bytes += len(data)
-                segment.last_seq = self._durable_seq = seq
-                self._committed += 1
-                self._pending += 1
-                self._unsynced = True
-                if self._pending >= self._batch_size:
-                    self._ship_cv.notify()
-                self._commit_cv.notify()
-                self._progress_cv.notify_all()
+                if segment is None:
+                    self._stop(failure)
+                else:
+                    self._written(segment, 1, len(data))
+                    self._unsynced = True
+                    self._commit_cv.notify()
+        if failure is not None:
+            raise JournalFailed(failure)
+
+    def _check_open(self) -> None:
+        """Refuse a record once the journal is closing or has failed; called holding the lock."""
+        if self._closing:
+            raise JournalClosed(
+                f"the inference journal in {self.folder} is closed; the record was not logged"
+            )
+        if self._failure is not None:
+            raise JournalFailed(self._failure)
 
     def _enqueue(self, payload: bytes, waiter: _Waiter | None) -> _Group:
         with self._lock:
-            if self._closing:
-                raise JournalClosed(
-                    f"the inference journal in {self.folder} is closed; the record was not logged"
-                )
-            if self._failure is not None:
-                raise JournalFailed(self._failure)
+            self._check_open()
             group = self._open
             group.payloads.append(payload)
             if waiter is not None:
@@ -567,8 +551,7 @@ class Journal:
             except OSError as error:
                 log.exception("inference journal fsync in %s failed", self.folder)
                 with self._lock:
-                    self._failure = f"fsync of the inference journal in {self.folder} failed ({error})"
-                    self._progress_cv.notify_all()
+                    self._stop(f"fsync of the inference journal in {self.folder} failed ({error})")
                 return
             finally:
                 os.close(fd)
@@ -587,36 +570,46 @@ class Journal:
     def _commit(self, group: _Group) -> None:
         count = len(group.payloads)
         data = b"".join(encode_line(self._next_seq + i, p) for i, p in enumerate(group.payloads))
-        failure = self._failure
-        segment: _Segment | None = None
-        if failure is None:
-            try:
-                segment = self._segment_for(self._next_seq)
-                assert self._fd is not None
-                _write_all(self._fd, data)
-                if self._acknowledge == "write":
-                    # In the kernel's page cache now: a killed process cannot lose it, so the callers
-                    # may go on while the fsync that guards against the machine failing runs.
-                    group.resolve(None)
-                os.fsync(self._fd)
-            except Exception as error:
-                log.exception("inference journal write to %s failed", self.folder)
-                failure = f"writing the inference journal in {self.folder} failed ({error}); no more records"
+        segment, failure = (
+            (None, self._failure) if self._failure is not None else self._write(data, fsync=True)
+        )
         with self._lock:
-            if failure is None and segment is not None:
-                self._next_seq += count
-                segment.durable_bytes += len(data)
-                segment.last_seq = self._durable_seq = self._next_seq - 1
-                self._committed += count
-                self._pending += count
+            if segment is None:
+                self._stop(failure)
+            else:
+                self._written(segment, count, len(data))
                 self._groups += 1
                 self._last_group_size = count
-                if self._pending >= self._batch_size:
-                    self._ship_cv.notify()
-            else:
-                self._failure = failure
-            self._progress_cv.notify_all()
         group.resolve(failure)
+
+    def _write(self, data: bytes, *, fsync: bool) -> tuple[_Segment | None, str | None]:
+        """Write lines numbered from the next sequence number (and fsync them): the segment, or why not."""
+        try:
+            segment = self._segment_for(self._next_seq)
+            assert self._fd is not None
+            _write_all(self._fd, data)
+            if fsync:
+                os.fsync(self._fd)
+        except Exception as error:
+            log.exception("inference journal write to %s failed", self.folder)
+            return None, f"writing the inference journal in {self.folder} failed ({error}); no more records"
+        return segment, None
+
+    def _written(self, segment: _Segment, count: int, size: int) -> None:
+        """Count lines just written as durable and waiting to ship; called holding the lock."""
+        self._next_seq += count
+        segment.durable_bytes += size
+        segment.last_seq = self._durable_seq = self._next_seq - 1
+        self._committed += count
+        self._pending += count
+        if self._pending >= self._batch_size:
+            self._ship_cv.notify()
+        self._progress_cv.notify_all()
+
+    def _stop(self, failure: str | None) -> None:
+        """Take no more records: writing failed; called holding the lock."""
+        self._failure = failure
+        self._progress_cv.notify_all()
 
     def _segment_for(self, first_seq: int) -> _Segment:
         """The segment to write to, starting a new one when the current one is full."""
