@@ -40,6 +40,11 @@ class ModelVersion(Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now)
 
+    @property
+    def label(self) -> str:
+        """The version as people call it: `name version`."""
+        return f"{self.name} {self.version}"
+
 
 class EvaluationRun(Base):
     """One scoring of a model version on labelled data, with its intervals, segments and comparison."""

@@ -60,7 +60,7 @@ def predict(
     if version.kind == "openai":
         return asyncio.run(_openai(version, records, progress))
     raise InvalidInput(
-        f"{version.name} {version.version} is a predictions version",
+        f"{version.label} is a predictions version",
         [Problem("name the column holding its predictions (--prediction or --score)", field="prediction")],
     )
 
@@ -68,7 +68,7 @@ def predict(
 def _python(version: ModelVersion, records: list[dict[str, Any]], positive: Any) -> Predictions:
     if not version.trusted:
         raise InvalidInput(
-            f"{version.name} {version.version} was not registered as trusted",
+            f"{version.label} was not registered as trusted",
             [
                 Problem(
                     "loading a pickle runs code; register it again with --trust if you trust the file",

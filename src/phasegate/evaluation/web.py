@@ -105,8 +105,7 @@ def in_order(found: Mapping[str, Any], known: Sequence[str]) -> list[tuple[str, 
 
 def may(session: Session, principal: Principal, usecase_id: str) -> dict[str, bool]:
     """Which of evaluation's changes the caller may make on the use case, as the services will judge it."""
-    usecase = portfolio_service.get(session, usecase_id=usecase_id)
-    roles = principal.roles_on(usecase_id, portfolio_service.ownership_roles(usecase, principal))
+    roles = portfolio_service.roles_of(session, principal, usecase_id)
     return {
         "manage": allowed(Action.model_manage, roles),
         "approve": allowed(Action.model_approve, roles),

@@ -405,7 +405,7 @@ def _page(
     context.update(_plan_context(session, usecase_id, today))
     context.update(_schedule_context(context, today))
     context["gate"] = gate_panel(session, usecase_id, at)
-    roles = principal.roles_on(usecase_id, portfolio_service.ownership_roles(usecase, principal))
+    roles = portfolio_service.roles_of(session, principal, usecase_id)
     context.update(
         may_advance=allowed(Action.phase_advance, roles),
         may_override=allowed(Action.phase_override, roles),

@@ -66,6 +66,12 @@ def ownership_roles(usecase: UseCase | None, principal: Principal) -> set[Role]:
     return {role for key, role in OWNER_FIELD_ROLES.items() if owners.get(key) == principal.name}
 
 
+def roles_of(session: Session, principal: Principal, usecase_id: str) -> set[Role]:
+    """The caller's roles on a use case: global, granted on it, and those its owner fields give."""
+    usecase = get(session, usecase_id=usecase_id)
+    return principal.roles_on(usecase_id, ownership_roles(usecase, principal))
+
+
 def get(session: Session, *, usecase_id: str) -> UseCase:
     """The use case with this id, or NotFound."""
     usecase = session.get(UseCase, usecase_id)

@@ -113,7 +113,7 @@ def version_labels(session: Session, rollout: Rollout) -> dict[str, str | None]:
         ("candidate", rollout.candidate_version_id),
     ):
         version = session.get(ModelVersion, version_id) if version_id else None
-        labels[f"{role}_label"] = f"{version.name} {version.version}" if version else version_id
+        labels[f"{role}_label"] = version.label if version else version_id
     return labels
 
 
@@ -244,7 +244,7 @@ def set_stage(session: Session, *, actor: Principal, usecase_id: str, change: St
     if moving and change.stage in ("segment", "canary", "full") and answering is not None:
         version = session.get(ModelVersion, answering)
         if version is not None and version.status != "approved":
-            blocked.append(f"{version.name} {version.version} is {version.status}, not approved")
+            blocked.append(f"{version.label} is {version.status}, not approved")
     if blocked:
         if not change.override_reason:
             raise Forbidden(

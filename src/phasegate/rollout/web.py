@@ -129,10 +129,7 @@ def may(session: Session, principal: Principal, action: Action, usecase_id: str 
     """Whether the caller may take an action, on a use case or globally, as the services will judge it."""
     if usecase_id is None:
         return allowed(action, principal.roles_on(None))
-    usecase = portfolio_service.get(session, usecase_id=usecase_id)
-    return allowed(
-        action, principal.roles_on(usecase_id, portfolio_service.ownership_roles(usecase, principal))
-    )
+    return allowed(action, portfolio_service.roles_of(session, principal, usecase_id))
 
 
 def _usecase(session: Session, usecase_id: str) -> dict[str, Any]:
@@ -449,7 +446,7 @@ def _version_label(session: Session, version_id: str | None) -> dict[str, Any] |
         return {"id": version_id, "label": version_id, "url": None}
     return {
         "id": version.id,
-        "label": f"{version.name} {version.version}",
+        "label": version.label,
         "url": f"/usecases/{version.usecase_id}/models/{version.id}",
     }
 
@@ -580,7 +577,7 @@ def _page_context(session: Session, principal: Principal, usecase_id: str) -> di
         may_move=may(session, principal, Action.rollout_manage, usecase_id),
         may_override=may(session, principal, Action.phase_override, usecase_id),
         versions=[
-            {"id": v.id, "label": f"{v.name} {v.version}", "version": v.version, "status": v.status}
+            {"id": v.id, "label": v.label, "version": v.version, "status": v.status}
             for v in registry.list_versions(session, usecase_id=usecase_id)
         ],
         stages=service.STAGES,
