@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from phasegate.identity.service import local_operator
+from phasegate.lifecycle import evidence
+from phasegate.portfolio import service as portfolio_service
+from phasegate.portfolio.schemas import UseCaseSpec
+from phasegate.store import Store
 from tests.conftest import Users
 
 GOOD_AUDIT = '{"gaps": {"blockers": 0}, "quality": {"completeness": 0.99}}'
@@ -187,3 +192,26 @@ def test_a_decision_records_what_the_gate_showed(app_client: TestClient, admin: 
     assert wrong.status_code == 422
     gate = app_client.get("/api/v1/usecases/claims/gate", headers=admin).json()
     assert gate["decisions"][0]["decision"] == "no-go"
+
+
+def test_the_newest_record_of_each_kind_comes_with_its_count_in_the_order_asked(store: Store) -> None:
+    operator = local_operator("test")
+    with store.transaction() as session:
+        portfolio_service.create(session, actor=operator, spec=UseCaseSpec(id="claims", name="Claims"))
+        for kind, weight in (("rollout.canary", 5), ("rollout.shadow", 0), ("rollout.canary", 25)):
+            evidence.publish(
+                session,
+                actor=operator,
+                usecase_id="claims",
+                kind=kind,
+                producer="t",
+                payload={"weight": weight},
+            )
+    with store.transaction() as session:
+        found = evidence.newest_of_kinds(
+            session, usecase_id="claims", kinds=["rollout.supervised", "rollout.canary", "rollout.shadow"]
+        )
+        assert [(e.kind, e.payload["weight"], n) for e, n in found] == [
+            ("rollout.canary", 25, 2),
+            ("rollout.shadow", 0, 1),
+        ]

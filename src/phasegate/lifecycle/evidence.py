@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from phasegate.errors import InvalidInput, NotFound, Problem
@@ -136,3 +136,25 @@ def get_all(session: Session, *, usecase_id: str, kind: str | None = None) -> Se
     if kind:
         query = query.where(Evidence.kind == kind)
     return session.scalars(query.order_by(Evidence.created_at.desc(), Evidence.id)).all()
+
+
+def newest_of_kinds(session: Session, *, usecase_id: str, kinds: Sequence[str]) -> list[tuple[Evidence, int]]:
+    """The newest record of each kind the use case has any of, with how many of that kind, in kinds' order."""
+    counts = dict(
+        session.execute(
+            select(Evidence.kind, func.count())
+            .where(Evidence.usecase_id == usecase_id, Evidence.kind.in_(kinds))
+            .group_by(Evidence.kind)
+        ).all()
+    )
+    newest = (
+        select(Evidence)
+        .where(Evidence.usecase_id == usecase_id)
+        .order_by(Evidence.created_at.desc(), Evidence.id)
+        .limit(1)
+    )
+    return [
+        (session.scalars(newest.where(Evidence.kind == kind)).one(), counts[kind])
+        for kind in kinds
+        if counts.get(kind)
+    ]

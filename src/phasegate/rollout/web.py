@@ -16,6 +16,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -28,7 +29,7 @@ from phasegate.identity.service import Principal
 from phasegate.lifecycle import evidence as evidence_service
 from phasegate.portfolio import service as portfolio_service
 from phasegate.rollout import reviews, routes, service, webhooks
-from phasegate.rollout.models import InferenceRecord, ReviewItem
+from phasegate.rollout.models import InferenceRecord, ReviewItem, Rollout
 from phasegate.store import now
 from phasegate.web import auth
 from phasegate.web.auth import PAGE_HEADERS, PagePrincipal
@@ -518,29 +519,24 @@ ROLLOUT_EVIDENCE = ("rollout.shadow", "rollout.supervised", "rollout.canary")
 
 def rollout_evidence(session: Session, usecase_id: str) -> list[dict[str, Any]]:
     """The newest evidence of each rollout kind, as the gates read it, with how many there are."""
-    found = []
-    for kind in ROLLOUT_EVIDENCE:
-        records = evidence_service.get_all(session, usecase_id=usecase_id, kind=kind)
-        if records:
-            newest = records[0]
-            found.append(
-                {
-                    "kind": kind,
-                    "count": len(records),
-                    "at": stamp(newest.created_at),
-                    "payload": {
-                        k: v for k, v in (newest.payload or {}).items() if not isinstance(v, dict | list)
-                    },
-                }
-            )
-    return found
+    return [
+        {
+            "kind": newest.kind,
+            "count": count,
+            "at": stamp(newest.created_at),
+            "payload": {k: v for k, v in (newest.payload or {}).items() if not isinstance(v, dict | list)},
+        }
+        for newest, count in evidence_service.newest_of_kinds(
+            session, usecase_id=usecase_id, kinds=ROLLOUT_EVIDENCE
+        )
+    ]
 
 
-def current_window(session: Session, usecase_id: str) -> dict[str, Any] | None:
+def current_window(session: Session, rollout: Rollout | None) -> dict[str, Any] | None:
     """The analysis window under way: when it ends, and each arm's requests so far against the minimum."""
-    rollout = service.get(session, usecase_id=usecase_id)
     if rollout is None or rollout.window_started_at is None or rollout.stage not in JUDGED_STAGES:
         return None
+    usecase_id = rollout.usecase_id
     started = _aware(rollout.window_started_at)
     counts = dict(
         session.execute(
@@ -582,7 +578,7 @@ def _page_context(session: Session, principal: Principal, usecase_id: str) -> di
         ],
         stages=service.STAGES,
         evidence=rollout_evidence(session, usecase_id),
-        window=current_window(session, usecase_id),
+        window=current_window(session, service.get(session, usecase_id=usecase_id)),
         move=None,
         move_error=None,
     )
@@ -613,50 +609,50 @@ def _whole_number(text: str, field_name: str) -> int | None:
         ) from None
 
 
+class MoveForm(BaseModel):
+    """The "Move traffic" form as typed: shown again as it was when the move is refused."""
+
+    stage: str
+    primary: str = ""
+    candidate: str = ""
+    weight: str = ""
+    window_seconds: str = ""
+    min_samples: str = ""
+    criteria: str = ""
+    override_reason: str = ""
+
+    def change(self) -> service.StageChange:
+        """What the form asks of the service; blanks leave a setting as it is."""
+        lines = [line.strip() for line in self.criteria.splitlines() if line.strip()]
+        return service.StageChange(
+            stage=self.stage.strip(),
+            primary=self.primary.strip() or None,
+            candidate=self.candidate.strip() or None,
+            weight=_whole_number(self.weight, "weight"),
+            window_seconds=_whole_number(self.window_seconds, "window_seconds"),
+            min_samples=_whole_number(self.min_samples, "min_samples"),
+            criteria=list(lines) if lines else None,
+            override_reason=self.override_reason.strip() or None,
+        )
+
+
 @router.post("/usecases/{usecase_id}/rollout/stage", dependencies=[auth.CsrfChecked])
 def move_traffic(
     usecase_id: str,
     request: Request,
     session: SessionDep,
     principal: PagePrincipal,
-    stage: Annotated[str, Form()],
-    primary: Annotated[str, Form()] = "",
-    candidate: Annotated[str, Form()] = "",
-    weight: Annotated[str, Form()] = "",
-    window_seconds: Annotated[str, Form()] = "",
-    min_samples: Annotated[str, Form()] = "",
-    criteria: Annotated[str, Form()] = "",
-    override_reason: Annotated[str, Form()] = "",
+    form: Annotated[MoveForm, Form()],
 ) -> Response:
     """Set the stage as far as the gates allow (or further, with a lead's reason); back to the page."""
-    form = {
-        "stage": stage,
-        "primary": primary,
-        "candidate": candidate,
-        "weight": weight,
-        "window_seconds": window_seconds,
-        "min_samples": min_samples,
-        "criteria": criteria,
-        "override_reason": override_reason,
-    }
     try:
-        lines = [line.strip() for line in criteria.splitlines() if line.strip()]
-        change = service.StageChange(
-            stage=stage.strip(),
-            primary=primary.strip() or None,
-            candidate=candidate.strip() or None,
-            weight=_whole_number(weight, "weight"),
-            window_seconds=_whole_number(window_seconds, "window_seconds"),
-            min_samples=_whole_number(min_samples, "min_samples"),
-            criteria=list(lines) if lines else None,
-            override_reason=override_reason.strip() or None,
-        )
+        change = form.change()
         service.set_stage(session, actor=principal, usecase_id=usecase_id, change=change)
         session.commit()
     except PhasegateError as error:
         session.rollback()
         context = _page_context(session, principal, usecase_id)
-        context.update(move=form, move_error=error, moved=None)
+        context.update(move=form.model_dump(), move_error=error, moved=None)
         return templates.TemplateResponse(
             request, "rollout/rollout.html", context, status_code=error.status_code, headers=PAGE_HEADERS
         )
