@@ -92,3 +92,32 @@ def test_a_webhook_whose_host_is_no_longer_allowed_is_not_sent() -> None:
 
     item = ReviewItem(id="rq-1", status="approved", webhook_url="http://10.0.0.5/hook", released={"value": 1})
     assert webhooks.notify(item, allowed=ALLOWED) is None
+
+
+def test_the_services_refuse_unlisted_hosts_whichever_door_calls_them(store: Store) -> None:
+    from phasegate.evaluation import loadtests, registry
+    from phasegate.evaluation.schemas import ModelVersionSpec
+    from phasegate.identity.service import local_operator
+    from phasegate.portfolio import service as portfolio_service
+    from phasegate.portfolio.schemas import UseCaseSpec
+
+    operator = local_operator("test")
+    with store.transaction() as session:
+        portfolio_service.create(session, actor=operator, spec=UseCaseSpec(id="claims", name="Claims"))
+    with store.transaction() as session:
+        spec = ModelVersionSpec(name="m", version="1.0.0", kind="openai", uri="http://10.0.0.5/v1")
+        with pytest.raises(InvalidInput) as refused:
+            registry.register(session, actor=operator, usecase_id="claims", spec=spec, outbound_hosts=ALLOWED)
+        assert refused.value.problems[0].field == "uri"
+        assert registry.list_versions(session, usecase_id="claims") == []
+        with pytest.raises(InvalidInput, match="does not call that host"):
+            loadtests.run_and_record(
+                session,
+                actor=operator,
+                usecase_id="claims",
+                url="http://10.0.0.5/",
+                rps=1,
+                duration=1,
+                payloads=[{}],
+                outbound_hosts=ALLOWED,
+            )

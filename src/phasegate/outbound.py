@@ -41,12 +41,16 @@ def _matches(host: str, pattern: str) -> bool:
     return host == pattern
 
 
+def problem(url: str, allowed: Sequence[str] | None, *, field: str) -> Problem | None:
+    """What is wrong with calling the URL, naming the field; None when the allow-list permits it."""
+    if allows(url, allowed):
+        return None
+    listed = ", ".join(allowed or [])
+    return Problem(f"'{host_of(url) or url}' is not in {VARIABLE} ({listed})", field=field)
+
+
 def check(url: str, allowed: Sequence[str] | None, *, field: str) -> None:
     """Refuse a URL whose host the allow-list does not name; the problem names the field."""
-    if allows(url, allowed):
-        return
-    listed = ", ".join(allowed or [])
-    raise InvalidInput(
-        "the server does not call that host",
-        [Problem(f"'{host_of(url) or url}' is not in {VARIABLE} ({listed})", field=field)],
-    )
+    found = problem(url, allowed, field=field)
+    if found is not None:
+        raise InvalidInput("the server does not call that host", [found])

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from phasegate import outbound
 from phasegate.errors import NotFound
 from phasegate.evaluation import loadtest
 from phasegate.evaluation.models import LoadTest
@@ -31,10 +32,15 @@ def run_and_record(
     payloads: Sequence[Mapping[str, Any]],
     payloads_name: str | None = None,
     timeout: float = 10.0,
+    outbound_hosts: Sequence[str] | None = None,
 ) -> LoadTest:
-    """Run an open-loop load test against the URL, store it and publish `evaluation.load` evidence."""
+    """Run an open-loop load test against the URL, store it and publish `evaluation.load` evidence.
+
+    The URL's host must be one `outbound_hosts` names, when it is set.
+    """
     usecase = portfolio_service.get(session, usecase_id=usecase_id)
     actor.require(Action.evaluation_run, usecase_id, portfolio_service.ownership_roles(usecase, actor))
+    outbound.check(url, outbound_hosts, field="url")
     plan = loadtest.LoadPlan(rps=rps, duration_s=duration, timeout_s=timeout)
     result = loadtest.run_load_test(url, plan, payloads, payloads_file=payloads_name)
     return record(session, actor=actor, usecase_id=usecase_id, url=url, result=result.to_dict())

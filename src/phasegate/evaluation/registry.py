@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from phasegate import outbound
 from phasegate.data import audits as data_audits
 from phasegate.data import catalog
 from phasegate.errors import Conflict, InvalidInput, NotFound, Problem
@@ -78,13 +79,26 @@ def version_view(version: ModelVersion) -> dict[str, Any]:
 
 
 def register(
-    session: Session, *, actor: Principal, usecase_id: str, spec: ModelVersionSpec, origin: str = "registered"
+    session: Session,
+    *,
+    actor: Principal,
+    usecase_id: str,
+    spec: ModelVersionSpec,
+    origin: str = "registered",
+    outbound_hosts: Sequence[str] | None = None,
 ) -> ModelVersion:
-    """Register a version; its training data's fingerprint comes from that source's newest audit."""
+    """Register a version; its training data's fingerprint comes from that source's newest audit.
+
+    An HTTP or OpenAI-compatible version must be at a host `outbound_hosts` names, when it is set.
+    """
     require(session, actor, Action.model_manage, usecase_id)
     problems = []
     if spec.kind in ("python", "http", "openai") and not spec.uri:
         problems.append(Problem(f"a {spec.kind} model needs a uri", field="uri"))
+    if spec.kind in ("http", "openai") and spec.uri:
+        refused = outbound.problem(spec.uri, outbound_hosts, field="uri")
+        if refused is not None:
+            problems.append(refused)
     artifact = None
     path = local_path(spec.uri) if spec.kind == "python" else None
     if path is not None:

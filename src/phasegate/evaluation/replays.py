@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from phasegate import outbound
 from phasegate.data.pii import load_detectors
 from phasegate.errors import InvalidInput, NotFound, Problem
 from phasegate.evaluation import replay
@@ -64,10 +65,15 @@ def run_and_record(
     probes: bool = True,
     sample: int = 20,
     seed: int = 0,
+    outbound_hosts: Sequence[str] | None = None,
 ) -> ReplayRun:
-    """Replay the suite (and the shipped probes) against the app; store it and publish `evaluation.replay`."""
+    """Replay the suite (and the shipped probes) against the app; store it and publish `evaluation.replay`.
+
+    The app's host must be one `outbound_hosts` names, when it is set.
+    """
     usecase = portfolio_service.get(session, usecase_id=usecase_id)
     actor.require(Action.evaluation_run, usecase_id, portfolio_service.ownership_roles(usecase, actor))
+    outbound.check(url, outbound_hosts, field="url")
     parsed = replay.parse_suite(suite, file=suite_name)
     result = replay.run_replay(parsed, url, probes=None if probes else ())
     summary = result.to_dict()

@@ -8,7 +8,6 @@ from fastapi import APIRouter, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from phasegate import outbound
 from phasegate.api import CurrentPrincipal, SessionDep, SettingsDep
 from phasegate.evaluation import loadtests, registry, replays, runs
 from phasegate.evaluation.models import EvaluationRun, LoadTest, ReplayRun
@@ -42,9 +41,9 @@ def register_model(
     settings: SettingsDep,
 ) -> dict[str, Any]:
     """Register a model version."""
-    if spec.kind in ("http", "openai") and spec.uri:
-        outbound.check(spec.uri, settings.outbound_hosts, field="uri")
-    version = registry.register(session, actor=principal, usecase_id=usecase_id, spec=spec)
+    version = registry.register(
+        session, actor=principal, usecase_id=usecase_id, spec=spec, outbound_hosts=settings.outbound_hosts
+    )
     session.commit()
     return registry.version_view(version)
 
@@ -207,7 +206,6 @@ def run_load_test(
     settings: SettingsDep,
 ) -> dict[str, Any]:
     """Drive an open-loop load test from this server; publishes evaluation.load."""
-    outbound.check(request.url, settings.outbound_hosts, field="url")
     test = loadtests.run_and_record(
         session,
         actor=principal,
@@ -218,6 +216,7 @@ def run_load_test(
         payloads=request.payloads,
         payloads_name=request.payloads_name,
         timeout=request.timeout,
+        outbound_hosts=settings.outbound_hosts,
     )
     session.commit()
     return load_view(test)
@@ -267,7 +266,6 @@ def run_replay(
     settings: SettingsDep,
 ) -> dict[str, Any]:
     """Replay a suite (and the shipped probes) against an app; publishes evaluation.replay."""
-    outbound.check(request.url, settings.outbound_hosts, field="url")
     run = replays.run_and_record(
         session,
         actor=principal,
@@ -278,6 +276,7 @@ def run_replay(
         probes=request.probes,
         sample=request.sample,
         seed=request.seed,
+        outbound_hosts=settings.outbound_hosts,
     )
     session.commit()
     return replay_view(run)
