@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +26,17 @@ NO_POSTGRES = (
     "(`make test` starts one through scripts/with-postgres.sh)"
 )
 DATA = Path(__file__).parent / "data"
+
+
+# The installed command, as a newcomer runs it.
+PHASEGATE = str(Path(sys.executable).with_name("phasegate"))
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a server a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from phasegate.lifecycle import evidence as evidence_service
 from phasegate.portfolio import service as portfolio_service
 from phasegate.portfolio.schemas import UseCaseSpec
 from phasegate.store import Store
+from tests.conftest import free_port
 from tests.evaluation import replay_app
 
 SUITE = Path(__file__).parent / "replay_suite.jsonl"
@@ -216,13 +216,6 @@ def test_evidence_payload_is_json_capped_and_never_repeats_what_leaked(leaky_res
         "checks",
         "probes",
     }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def test_an_unreachable_app_fails_every_case_with_the_error(suite: Suite) -> None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -21,15 +19,7 @@ from phasegate.lifecycle import plans
 from phasegate.portfolio import service as portfolio_service
 from phasegate.portfolio.schemas import UseCaseSpec
 from phasegate.store import Store
-
-PHASEGATE = str(Path(sys.executable).parent / "phasegate")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from tests.conftest import PHASEGATE, free_port
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ from phasegate.portfolio.schemas import UseCaseSpec
 from phasegate.rollout import service
 from phasegate.rollout.models import InferenceRecord
 from phasegate.store import Store
-from tests.conftest import _empty_postgres
+from tests.conftest import _empty_postgres, free_port
 from tests.evaluation.replay_app import serve
 
 pytestmark = pytest.mark.timing
@@ -71,12 +70,6 @@ def shared_store(postgres_database: str, upstream: str) -> Iterator[tuple[Store,
         token = identity_service.create_token(session, actor=OPERATOR, name="root")
     yield store, postgres_database, token
     store.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start_replica(home: Path, database_url: str) -> tuple[subprocess.Popen[bytes], str]:

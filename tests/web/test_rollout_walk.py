@@ -14,9 +14,7 @@ import csv
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,12 +25,12 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import PHASEGATE, free_port
 from tests.web.test_browser import CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, system_chromium
 
 pytestmark = pytest.mark.browser
 
 USECASE = "income-prescreen"
-PHASEGATE = str(Path(sys.executable).with_name("phasegate"))
 # Small windows and samples so the ladder climbs in about a minute; absolute criteria, so the last step
 # (weight 100, no control arm) is judged too.
 WINDOW_SECONDS = 10
@@ -51,13 +49,6 @@ class Demo:
     home: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Demo]:
     """`make run` on a fresh home: init, the demo portfolio, and one server with the gateway."""
@@ -72,7 +63,7 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
     login = re.search(r"web login:\s+admin / (\S+)", loaded.stdout)
     token = re.search(r"API token:\s+(\S+)", loaded.stdout)
     assert login and token, loaded.stdout
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(
         [PHASEGATE, "serve", "--gateway", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
