@@ -145,3 +145,11 @@ def test_a_technical_owner_may_move_traffic_but_not_override(
     assert move(app_client, stage="shadow", primary="1.0.0", candidate="1.1.0").status_code == 303
     refused = move(app_client, stage="supervised", override_reason="let me")
     assert refused.status_code == 403
+
+
+def test_every_bad_number_is_named_at_once(lead: TestClient, store: Store) -> None:
+    move(lead, stage="shadow", primary="1.0.0", candidate="1.1.0")
+    refused = move(lead, stage="shadow", weight="lots", window_seconds="soon", min_samples="7")
+    assert refused.status_code == 422
+    assert "<code>weight" in refused.text and "<code>window_seconds" in refused.text
+    assert "<code>min_samples" not in refused.text

@@ -596,17 +596,15 @@ def rollout_page(
     return templates.TemplateResponse(request, "rollout/rollout.html", context, headers=PAGE_HEADERS)
 
 
-def _whole_number(text: str, field_name: str) -> int | None:
+def _whole_number(text: str, field_name: str, problems: list[Problem]) -> int | None:
     text = text.strip()
     if not text:
         return None
     try:
         return int(text)
     except ValueError:
-        raise InvalidInput(
-            "the rollout is not valid; nothing changed",
-            [Problem(f"'{text}' is not a whole number", field=field_name)],
-        ) from None
+        problems.append(Problem(f"'{text}' is not a whole number", field=field_name))
+        return None
 
 
 class MoveForm(BaseModel):
@@ -622,16 +620,24 @@ class MoveForm(BaseModel):
     override_reason: str = ""
 
     def change(self) -> service.StageChange:
-        """What the form asks of the service; blanks leave a setting as it is."""
-        lines = [line.strip() for line in self.criteria.splitlines() if line.strip()]
+        """What the form asks of the service; blanks leave a setting as it is; every bad number named."""
+        problems: list[Problem] = []
+        weight = _whole_number(self.weight, "weight", problems)
+        window_seconds = _whole_number(self.window_seconds, "window_seconds", problems)
+        min_samples = _whole_number(self.min_samples, "min_samples", problems)
+        if problems:
+            raise InvalidInput("the rollout is not valid; nothing changed", problems)
+        lines: list[dict[str, Any] | str] = [
+            line.strip() for line in self.criteria.splitlines() if line.strip()
+        ]
         return service.StageChange(
             stage=self.stage.strip(),
             primary=self.primary.strip() or None,
             candidate=self.candidate.strip() or None,
-            weight=_whole_number(self.weight, "weight"),
-            window_seconds=_whole_number(self.window_seconds, "window_seconds"),
-            min_samples=_whole_number(self.min_samples, "min_samples"),
-            criteria=list(lines) if lines else None,
+            criteria=lines or None,
+            weight=weight,
+            window_seconds=window_seconds,
+            min_samples=min_samples,
             override_reason=self.override_reason.strip() or None,
         )
 
