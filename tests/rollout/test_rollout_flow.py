@@ -21,7 +21,7 @@ from phasegate.rollout.gateway import create_gateway_app
 from phasegate.rollout.models import InferenceRecord
 from phasegate.settings import Settings
 from phasegate.store import Store
-from tests.conftest import Users
+from tests.conftest import Users, free_port
 from tests.evaluation.replay_app import serve
 
 EMAIL = "dana.whitfield@example.com"
@@ -470,3 +470,21 @@ def test_a_reviewer_by_owner_field_alone_is_told_the_queue_is_empty_not_forbidde
     assert app_client.post("/api/v1/reviews/next", headers=nora).json() == {"item": None}
     refused = app_client.post("/api/v1/reviews/next", headers=stranger)
     assert refused.status_code == 403
+
+
+def test_a_version_nobody_answers_for_is_an_error_then_an_open_circuit(
+    app_client: TestClient, admin: dict[str, str], gateway: TestClient, model_server: dict[str, str]
+) -> None:
+    gone = f"http://127.0.0.1:{free_port()}/predict"  # nothing listens there
+    setup(app_client, admin, {"v1": gone, "v2": model_server["v2"]})
+    started = set_stage(app_client, admin, stage="full", primary="1.0.0", override_reason="test")
+    assert started.status_code == 200, started.text
+    wait_for_stage(gateway, "full")
+    answers = [
+        gateway.post("/gateway/v1/claims/predict", json={"input": {}}, headers=admin) for _ in range(6)
+    ]
+    assert [a.status_code for a in answers] == [502] * 6
+    first, last = answers[0].json(), answers[-1].json()
+    assert first["status"] == "error" and first["error"].startswith("claims-model@1.0.0: ")
+    assert "refused" in first["error"].lower() or "connect" in first["error"].lower(), first["error"]
+    assert "circuit open" in last["error"]
