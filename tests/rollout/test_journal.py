@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -343,3 +344,25 @@ def test_acknowledged_on_write_records_are_fsynced_and_shipped_all_the_same(tmp_
         stats = journal.stats()
     assert stats.committed == 200 and stats.groups >= 1
     assert store.ids == list(range(200))
+
+
+def test_acknowledged_on_write_a_lone_line_is_fsynced_at_once_a_stream_in_few_fsyncs(tmp_path: Path) -> None:
+    def fsyncs_reach(journal: Journal, count: int) -> int:
+        deadline = time.monotonic() + 5
+        while journal.stats().groups < count:
+            assert time.monotonic() < deadline, f"{journal.stats().groups} fsyncs, waiting for {count}"
+            time.sleep(0.001)
+        return journal.stats().groups
+
+    with Journal(tmp_path, ship=Store().ship, acknowledge="write") as journal:
+        journal.append({"id": "alone"})
+        assert fsyncs_reach(journal, 1) == 1  # the quiet committer is woken by the first line
+        time.sleep(0.05)  # quiet again
+        began = time.monotonic()
+        for number in range(300):
+            journal.append({"id": number})
+            time.sleep(0.0003)  # a steady stream, about 2,000 lines a second
+        lasted = time.monotonic() - began
+        after = fsyncs_reach(journal, 2)
+    # An fsync at most every SYNC_EVERY_S while lines keep coming, not one a line.
+    assert after - 1 <= lasted / 0.01 + 2 < 300
