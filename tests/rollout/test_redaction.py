@@ -302,10 +302,62 @@ def test_the_cheap_tests_never_skip_a_find_in_any_text(text: str) -> None:
     assert scan_text(text, DEFAULT_POLICY) == scan_text(text, without_prefilters(DEFAULT_POLICY))
 
 
+EVERY_DETECTOR = RedactionPolicy(
+    detectors={
+        "email": "mask",
+        "phone": "hash",
+        "payment_card": "drop",
+        "iban": "mask",
+        "us_ssn": "mask",
+        "uk_nino": "drop",
+    },
+    hash_key=b"k" * 32,
+)
+
+
+FINDS_AND_NOISE = [
+    "jane@example.com",
+    "+44 20 7946 0018",
+    "4111 1111 1111 1111",
+    "GB82 WEST 1234 5698 7654 32",
+    "123-45-6789",
+    "AB 12 34 56 C",
+    "CL-00012",
+    " ",
+    "-",
+    "7",
+    "@",
+    "x",
+]
+
+
+@given(
+    st.lists(st.sampled_from(FINDS_AND_NOISE), max_size=8).map("".join)
+    | st.text(alphabet="0123456789 +-()@.abcjxyzGBDEAQ", max_size=48)
+)
+def test_the_hints_of_every_detector_never_skip_a_find(text: str) -> None:
+    """With every built-in detector on, the joint hints (a character, a digit count) pass over only text
+    that no detector, searched on its own, finds anything in."""
+    assert scan_text(text, EVERY_DETECTOR) == scan_text(text, without_prefilters(EVERY_DETECTOR))
+
+
+@pytest.mark.parametrize("find", FINDS_AND_NOISE[:6])
+def test_each_detectors_find_on_its_own_passes_the_hints(find: str) -> None:
+    for text in (find, f"({find})", f"x {find}"):
+        assert scan_text(text, EVERY_DETECTOR) == scan_text(text, without_prefilters(EVERY_DETECTOR)) != text
+
+
+def test_a_custom_pattern_turns_the_hints_off_as_it_has_none() -> None:
+    policy = RedactionPolicy(patterns=(CustomPattern(name="ticket", regex=r"T-[0-9]+"),))
+    assert policy._hints is None
+    assert scan_text("see T-42", policy) == "see *-**"
+
+
 def without_prefilters(policy: RedactionPolicy) -> RedactionPolicy:
     """The policy with every detector searched on its own, always."""
     copied = copy.copy(policy)
     object.__setattr__(copied, "_any", None)
+    object.__setattr__(copied, "_hints", None)
     finders = tuple(dataclasses.replace(f, could_hold=lambda _: True) for f in policy._finders)
     object.__setattr__(copied, "_finders", finders)
     return copied

@@ -50,6 +50,9 @@ class Detector(abc.ABC):
     classification: ClassVar[Classification]
     description: ClassVar[str]
     pattern: ClassVar[str]  # a portable regular expression; a value matching it anywhere is a candidate
+    # What every confirmed find holds, for `could_hold`: a character, and at least so many digits.
+    hint_char: ClassVar[str | None] = None
+    min_digits: ClassVar[int] = 0
 
     @cached_property
     def _finder(self) -> re.Pattern[str]:
@@ -68,7 +71,9 @@ class Detector(abc.ABC):
 
     def could_hold(self, text: str) -> bool:
         """False only when the text cannot hold a confirmed find: a cheap test run before the pattern."""
-        return True
+        if self.hint_char is not None and self.hint_char not in text:
+            return False
+        return not self.min_digits or digit_count(text) >= self.min_digits
 
     def mask(self, candidate: str) -> str:
         """The candidate with all but its last four letters or digits hidden, for reports."""
@@ -149,9 +154,7 @@ class EmailDetector(Detector):
     classification = "confidential"
     description = "email addresses"
     pattern = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
-
-    def could_hold(self, text: str) -> bool:
-        return "@" in text
+    hint_char = "@"
 
     def validate(self, candidate: str) -> bool:
         """RFC 5321 limits: local part up to 64 characters, no leading, trailing or doubled dots."""
@@ -179,10 +182,7 @@ class PhoneDetector(Detector):
         r"|\(?0[0-9]{1,4}\)?[ .-]?[0-9]{2,4}[ .-]?[0-9]{2,4}[ .-]?[0-9]{0,4}"
         r"|\(?[2-9][0-9]{2}\)?[ .-][2-9][0-9]{2}[ .-][0-9]{4}"
     )
-
-    def could_hold(self, text: str) -> bool:
-        # `validate` wants at least 8 digits (E.164 with +), 10 in every other form.
-        return digit_count(text) >= 8
+    min_digits = 8  # `validate` wants at least 8 digits (E.164 with +), 10 in every other form
 
     def validate(self, candidate: str) -> bool:
         """Digit counts per ITU-T E.164 (at most 15) and the North American Numbering Plan."""
@@ -217,6 +217,7 @@ class IbanDetector(Detector):
     classification = "restricted"
     description = "international bank account numbers (ISO 13616, mod-97 checked)"
     pattern = r"[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4}( ?[A-Z0-9]{1,4}){2,7}"
+    min_digits = 2
 
     def validate(self, candidate: str) -> bool:
         """Length for the country and the mod-97 check."""
@@ -232,9 +233,7 @@ class PaymentCardDetector(Detector):
     classification = "restricted"
     description = "payment card numbers: 13-19 digits, Luhn-checked, issued by a financial industry"
     pattern = r"[0-9]([ -]?[0-9]){12,18}"
-
-    def could_hold(self, text: str) -> bool:
-        return digit_count(text) >= 13
+    min_digits = 13
 
     def validate(self, candidate: str) -> bool:
         """13-19 digits, a financial major industry identifier (2-6, ISO/IEC 7812-1) and the Luhn check."""
@@ -247,6 +246,7 @@ class UsSsnDetector(Detector):
     classification = "restricted"
     description = "US social security numbers written AAA-GG-SSSS"
     pattern = r"[0-9]{3}-[0-9]{2}-[0-9]{4}"
+    min_digits = 9
 
     def validate(self, candidate: str) -> bool:
         """Never-issued numbers excluded: area 000, 666 or 900-999, group 00, serial 0000 (SSA, 2011)."""
@@ -259,6 +259,7 @@ class UkNinoDetector(Detector):
     classification = "restricted"
     description = "UK national insurance numbers (two letters, six digits, A-D)"
     pattern = r"[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]"
+    min_digits = 6
 
     # HMRC National Insurance Manual NIM39110: letters never used in the prefix, and unallocated prefixes.
     _NOT_FIRST: ClassVar[frozenset[str]] = frozenset("DFIQUV")
