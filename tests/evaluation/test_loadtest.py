@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import math
 import multiprocessing
@@ -329,6 +330,20 @@ def test_http_errors_are_counted_by_status(url: str) -> None:
     assert result.errors == {"http_500": 10, "http_404": 10}
     assert result.error_rate == 0.5
     assert result.latency.measured == 40  # error answers are still answers, timed like the rest
+
+
+def test_what_the_process_held_before_is_out_of_the_collectors_way_during_the_run_only(url: str) -> None:
+    frozen_during: list[int] = []
+    before = gc.get_freeze_count()
+    result = run_load_test(
+        url,
+        LoadPlan(rps=20, duration_s=0.2, timeout_s=5),
+        [{}],
+        on_progress=lambda done, total: frozen_during.append(gc.get_freeze_count()),
+    )
+    assert result.requests == 4 and not result.errors
+    assert frozen_during and all(count > before for count in frozen_during)
+    assert gc.get_freeze_count() == before
 
 
 def test_headers_are_sent_with_every_request(url: str) -> None:
