@@ -488,3 +488,47 @@ def test_a_version_nobody_answers_for_is_an_error_then_an_open_circuit(
     assert first["status"] == "error" and first["error"].startswith("claims-model@1.0.0: ")
     assert "refused" in first["error"].lower() or "connect" in first["error"].lower(), first["error"]
     assert "circuit open" in last["error"]
+
+
+@pytest.mark.timing  # counts polls in wall-clock time: run alone, not beside the other worker
+def test_without_limits_counts_are_shared_less_often_yet_reach_the_store(
+    app_client: TestClient,
+    admin: dict[str, str],
+    model_server: dict[str, str],
+    store: Store,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from phasegate.rollout import gateway as gateway_module
+    from phasegate.rollout.models import UsageCount
+
+    monkeypatch.setattr(gateway_module, "USAGE_SYNC_WITHOUT_LIMITS_S", 0.5)
+    synced: list[float] = []
+    sync = gateway_module.Gateway.sync_usage
+
+    def counted(replica: gateway_module.Gateway) -> None:
+        synced.append(time.monotonic())
+        sync(replica)
+
+    monkeypatch.setattr(gateway_module.Gateway, "sync_usage", counted)
+    setup(app_client, admin, model_server)
+    assert set_stage(app_client, admin, stage="full", primary="1.0.0", override_reason="t").status_code == 200
+    with TestClient(create_gateway_app(settings, store=store, poll_interval_s=0.05)) as gateway:
+        replica = gateway.app.state.gateway  # type: ignore[attr-defined]
+        wait_for_stage(gateway, "full")
+        assert not replica.limits_in_force()
+        for i in range(3):
+            gateway.post("/gateway/v1/claims/predict", json={"input": {"n": i}}, headers=admin)
+        synced.clear()
+        time.sleep(1.6)  # 32 polls of 0.05 s: a sync every 0.5 s only
+        assert 2 <= len(synced) <= 5
+        with store.session() as session:
+            assert sum(session.scalars(select(UsageCount.requests))) == 3
+        body = {"stage": "full", "rate_limit_per_minute": 100}
+        seen = gateway.get("/gateway/v1/health").json()["counter"]
+        assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+        wait_for_reload(gateway, seen)
+        assert replica.limits_in_force()
+        synced.clear()
+        time.sleep(0.5)
+        assert len(synced) >= 5  # a limit in force: every poll

@@ -66,6 +66,7 @@ POLL_INTERVAL_S = 0.2
 TOKEN_TTL_S = 60.0
 PURGE_EVERY_S = 3600.0  # retention rules are applied hourly
 ANALYSIS_EVERY_S = 5.0  # how often a replica looks for analysis windows that have ended
+USAGE_SYNC_WITHOUT_LIMITS_S = 5.0  # how often counts are shared while no use case has a limit or budget
 UPSTREAM_TIMEOUT_S = 10.0
 SWITCH_INTERVAL_S = 0.0005
 RETRY = resilience.RetryPolicy(max_attempts=2, base_delay_s=0.05, max_delay_s=0.2)
@@ -233,10 +234,15 @@ class Gateway:
     def _poll(self) -> None:
         next_analysis = time.monotonic() + ANALYSIS_EVERY_S
         next_purge = time.monotonic() + PURGE_EVERY_S
+        next_usage = 0.0
         while not self._stop.wait(self.poll_interval_s):
             try:
                 self.reload()
-                self.sync_usage()
+                # Limits and budgets need every replica's counts at each poll; without any, the counts
+                # only need to be in the store by the time one is set.
+                if self.limits_in_force() or time.monotonic() >= next_usage:
+                    next_usage = time.monotonic() + USAGE_SYNC_WITHOUT_LIMITS_S
+                    self.sync_usage()
             except Exception:  # a store hiccup must not stop the poller; the old state stays in force
                 log.exception("reloading the routing state failed; keeping the previous one")
             if time.monotonic() >= next_purge:
@@ -249,6 +255,11 @@ class Gateway:
             if time.monotonic() >= next_analysis:
                 next_analysis = time.monotonic() + ANALYSIS_EVERY_S
                 self.analyse_due()
+
+    def limits_in_force(self) -> bool:
+        """Whether any use case has a rate limit or a monthly budget."""
+        limits = self.snapshot.limits.values()
+        return any(limit is not None or budget is not None for limit, budget, _ in limits)
 
     def sync_usage(self) -> None:
         """Share this replica's request counts and read everyone's, for limits and budgets."""
