@@ -18,6 +18,7 @@ from phasegate.settings import Settings
 from phasegate.store import Store
 
 API_PREFIX = "/api/v1"
+GATEWAY_PREFIX = "/gateway/v1"  # the gateway's own API, served by replicas and by `serve --gateway`
 _bearer = HTTPBearer(auto_error=False, description="an API token from `phasegate token create`")
 
 

@@ -532,3 +532,46 @@ def test_without_limits_counts_are_shared_less_often_yet_reach_the_store(
         synced.clear()
         time.sleep(0.5)
         assert len(synced) >= 5  # a limit in force: every poll
+
+
+def test_the_standalone_replicas_fast_path_answers_exactly_as_the_documented_route(
+    store: Store, settings: Settings, users: Users, admin: dict[str, str], model_server: dict[str, str]
+) -> None:
+    """`phasegate gateway serve` answers predict ahead of FastAPI's stack; `phasegate serve --gateway`
+    through the documented route. Good and bad requests must get the same status, headers and body."""
+    from phasegate.app import create_app
+
+    viewer = users.headers("vic", "viewer")
+    requests: list[tuple[str, dict[str, Any]]] = [
+        ("claims", {"json": {"input": {"amount": 12}, "key": "k1"}, "headers": admin}),
+        ("claims", {"json": {"input": {"email": "jo@example.com"}}, "headers": admin}),
+        ("claims", {"json": {"input": {}}}),  # no token
+        ("claims", {"json": {"input": {}}, "headers": {"Authorization": "Bearer not-a-token"}}),
+        ("claims", {"json": {"input": {}}, "headers": viewer}),  # any role may call
+        ("claims", {"content": b"{not json", "headers": admin}),
+        ("claims", {"json": {"input": "not an object"}, "headers": admin}),
+        ("nowhere", {"json": {"input": {}}, "headers": admin}),
+    ]
+    with TestClient(create_app(settings, store=store, gateway=True)) as both:
+        setup(both, admin, model_server)
+        body = {"stage": "full", "primary": "1.0.0", "override_reason": "test"}
+        assert both.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+        wait_for_stage(both, "full")
+        routed = [both.post(f"/gateway/v1/{u}/predict", **kwargs) for u, kwargs in requests]
+    with TestClient(create_gateway_app(settings, store=store, poll_interval_s=0.05)) as replica:
+        wait_for_stage(replica, "full")
+        fast = [replica.post(f"/gateway/v1/{u}/predict", **kwargs) for u, kwargs in requests]
+
+    def comparable(response: Any) -> tuple[Any, ...]:
+        body = response.json()
+        if isinstance(body, dict):
+            body.pop("request_id", None)  # new for every request
+        return (
+            response.status_code,
+            response.headers.get("content-type"),
+            response.headers.get("www-authenticate"),
+            body,
+        )
+
+    assert [r.status_code for r in fast] == [200, 200, 401, 401, 200, 422, 422, 404]
+    assert [comparable(r) for r in fast] == [comparable(r) for r in routed]

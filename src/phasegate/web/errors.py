@@ -1,4 +1,4 @@
-"""Errors on the pages answer as pages; errors under the API keep answering as JSON problems."""
+"""Errors on the pages answer as pages; errors under the APIs keep answering as JSON problems."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from phasegate.api import API_PREFIX
+from phasegate.api import API_PREFIX, GATEWAY_PREFIX
 from phasegate.errors import PhasegateError
 from phasegate.web import auth
 from phasegate.web.templating import templates
@@ -28,9 +28,9 @@ TITLES = {
 
 
 def is_page(request: Request) -> bool:
-    """Whether the request is for a page rather than the API."""
+    """Whether the request is for a page rather than the API or the gateway's API."""
     path = request.url.path
-    return not (path == API_PREFIX or path.startswith(API_PREFIX + "/"))
+    return not any(path == prefix or path.startswith(prefix + "/") for prefix in (API_PREFIX, GATEWAY_PREFIX))
 
 
 def is_htmx(request: Request) -> bool:
