@@ -152,6 +152,17 @@ def wait_for_weight(demo: Demo, weight: int) -> dict[str, Any]:
         time.sleep(1)
 
 
+def wait_for_the_gateway(demo: Demo, stage: str) -> None:
+    """Until the gateway serves the stage: it reloads its routing state at its next poll (0.2 s)."""
+    deadline = time.monotonic() + 5
+    while True:
+        seen = httpx.get(f"{demo.base}/gateway/v1/health", timeout=5).json()["usecases"].get(USECASE)
+        if seen == stage:
+            return
+        assert time.monotonic() < deadline, f"the gateway still serves {seen} after 5 s"
+        time.sleep(0.05)
+
+
 def wait_for_evidence(demo: Demo, kind: str, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
     """The newest evidence of a kind once `done` holds for it (windows end every few seconds)."""
     deadline = time.monotonic() + 60
@@ -215,6 +226,7 @@ def test_the_demo_use_case_walks_from_shadow_to_full_with_reviews_and_the_analys
         # Supervised: outputs are held for review, and the callers get a pending id.
         page.goto(f"{base}/usecases/{USECASE}/rollout")
         move(page, "supervised", window=str(WINDOW_SECONDS), **{"min-samples": str(MIN_SAMPLES)})
+        wait_for_the_gateway(demo, "supervised")  # it reloads within a poll of the change, not at once
         headers = {"Authorization": f"Bearer {demo.token}"}
         held = []
         for number in range(3):
