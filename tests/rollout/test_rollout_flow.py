@@ -16,13 +16,16 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from phasegate.cli import app as cli_app
 from phasegate.rollout.gateway import create_gateway_app
 from phasegate.rollout.models import InferenceRecord
 from phasegate.settings import Settings
 from phasegate.store import Store
 from tests.conftest import Users, free_port
 from tests.evaluation.replay_app import serve
+from tests.web.conftest import log_in
 
 EMAIL = "dana.whitfield@example.com"
 
@@ -575,3 +578,50 @@ def test_the_standalone_replicas_fast_path_answers_exactly_as_the_documented_rou
 
     assert [r.status_code for r in fast] == [200, 200, 401, 401, 200, 422, 422, 404]
     assert [comparable(r) for r in fast] == [comparable(r) for r in routed]
+
+
+def test_a_held_window_leaves_its_outcome_on_the_rollout_the_page_and_the_cli(
+    app_client: TestClient,
+    admin: dict[str, str],
+    gateway: TestClient,
+    model_server: dict[str, str],
+    users: Users,
+    cli: CliRunner,
+) -> None:
+    """Too little data holds the canary and changes nothing else; the rollout keeps what the window saw."""
+    setup(app_client, admin, model_server)
+    body = {
+        "stage": "canary",
+        "primary": "1.0.0",
+        "candidate": "2.0.0",
+        "weight": 25,
+        "criteria": ["error_rate <= 0.10"],
+        "min_samples": 50,
+        "override_reason": "test",
+    }
+    assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+    wait_for_stage(gateway, "canary")
+    for i in range(40):
+        gateway.post("/gateway/v1/claims/predict", json={"input": {}, "key": f"k{i}"}, headers=admin)
+    gateway.app.state.gateway.journal.flush()  # type: ignore[attr-defined]
+    held = app_client.post("/api/v1/usecases/claims/rollout/analyse", headers=admin).json()
+    assert held["outcome"] == "inconclusive", held
+    shown = app_client.get("/api/v1/usecases/claims/rollout", headers=admin).json()
+    rollout, judged = shown["rollout"], shown["rollout"]["last_window"]
+    assert (rollout["stage"], rollout["weight"]) == ("canary", 25)  # held: nothing moved
+    assert shown["transitions"][0]["actor"] != "gateway:analysis"  # and no transition says so
+    assert judged["outcome"] == "inconclusive" and judged["action"].startswith("held at 25 %")
+    assert (judged["stage"], judged["weight"], judged["min_samples"]) == ("canary", 25, 50)
+    assert judged["primary_requests"] + judged["candidate_requests"] == 40
+    assert 0 < judged["candidate_requests"] < 40
+    users.token("lee", "program-lead", password="correct horse battery")
+    assert log_in(app_client, "lee", "correct horse battery").status_code == 303
+    page = app_client.get("/usecases/claims/rollout").text
+    assert 'id="last-window" data-outcome="inconclusive"' in page and "held at 25 %" in page
+    printed = cli.invoke(cli_app, ["rollout", "show", "claims"])
+    assert printed.exit_code == 0 and "last window" in printed.output and "held at 25 %" in printed.output
+    # Routing it anew forgets the old window: it judged traffic sent elsewhere.
+    moved = app_client.put("/api/v1/usecases/claims/rollout", json={**body, "weight": 50}, headers=admin)
+    assert moved.status_code == 200, moved.text
+    after = app_client.get("/api/v1/usecases/claims/rollout", headers=admin).json()["rollout"]
+    assert after["weight"] == 50 and after["last_window"] is None

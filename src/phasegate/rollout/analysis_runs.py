@@ -100,9 +100,7 @@ def arm_window(records: list[InferenceRecord], arm: str) -> Any:
 
 
 def analyse_window(session: Session, *, usecase_id: str, actor: str, force: bool = False) -> dict[str, Any]:
-    """Judge the current window of a use case's rollout and act on the verdict."""
-    from phasegate.rollout import analysis
-
+    """Judge the current window of a use case's rollout, act on the verdict and keep its outcome."""
     rollout = service.get(session, usecase_id=usecase_id)
     if rollout is None or rollout.stage not in ("canary", "shadow", "supervised", "segment"):
         stage = rollout.stage if rollout else "off"
@@ -114,6 +112,22 @@ def analyse_window(session: Session, *, usecase_id: str, actor: str, force: bool
         rollout.window_started_at = now()
     records = window_records(session, rollout, since)
     control, candidate = arm_window(records, "primary"), arm_window(records, "candidate")
+    judged = {"at": now().isoformat(), "stage": rollout.stage, "weight": rollout.weight}
+    outcome = _judge(session, rollout, control, candidate, actor)
+    rollout.last_window = judged | {
+        "outcome": outcome["outcome"],
+        "action": outcome["action"],
+        "primary_requests": control.requests,
+        "candidate_requests": candidate.requests,
+        "min_samples": rollout.min_samples,
+    }
+    return outcome
+
+
+def _judge(session: Session, rollout: Rollout, control: Any, candidate: Any, actor: str) -> dict[str, Any]:
+    """What the window's stage makes of it: a canary step, agreement, or review outcomes."""
+    from phasegate.rollout import analysis
+
     if rollout.stage == "canary":
         verdict = analysis.analyse(
             analysis.parse_criteria(rollout.criteria or DEFAULT_CRITERIA),
@@ -131,7 +145,7 @@ def analyse_window(session: Session, *, usecase_id: str, actor: str, force: bool
         }
         _publish(session, rollout, "rollout.shadow", payload)
         return {"outcome": "observed", "action": "agreement recorded", "criteria": [], **payload}
-    answering = arm_window(records, "primary" if rollout.primary_version_id else "candidate")
+    answering = control if rollout.primary_version_id else candidate
     all_reviewed = _reviewed_so_far(session, rollout)
     payload = {
         "reviewed": all_reviewed["reviewed"],

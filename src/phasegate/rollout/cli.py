@@ -117,6 +117,14 @@ def rollout_show(
             f"weight {rollout['weight']}{killed}",
             markup=False,
         )
+        judged = rollout.get("last_window")
+        if judged:
+            out.print(
+                f"last window ({judged['at'][:19]}, {judged['stage']} {judged['weight']}): "
+                f"{judged['outcome']} — {judged['action']} (primary {judged['primary_requests']}, "
+                f"candidate {judged['candidate_requests']}; {judged['min_samples']} needed per arm)",
+                markup=False,
+            )
     table(
         "Transitions",
         ["at", "from", "to", "reason", "by"],

@@ -33,6 +33,9 @@ class Rollout(Base):
     window_seconds: Mapped[int] = mapped_column(default=600)
     min_samples: Mapped[int] = mapped_column(default=100)  # per arm, before a window can pass or fail
     window_started_at: Mapped[datetime | None]
+    # The newest judged window: when, at what stage and weight, the outcome and what was done, each arm's
+    # requests. A held window changes nothing else, so without this it would leave no trace.
+    last_window: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     cost_per_request: Mapped[float] = mapped_column(default=0.0)
     rate_limit_per_minute: Mapped[int | None]  # per caller, across every replica
     monthly_budget: Mapped[float | None]  # the cost of requests a calendar month may reach

@@ -94,6 +94,7 @@ def rollout_view(rollout: Rollout) -> dict[str, Any]:
         "redaction": rollout.redaction,
         "window_seconds": rollout.window_seconds,
         "min_samples": rollout.min_samples,
+        "last_window": rollout.last_window,
         "cost_per_request": rollout.cost_per_request,
         "rate_limit_per_minute": rollout.rate_limit_per_minute,
         "monthly_budget": rollout.monthly_budget,
@@ -308,6 +309,8 @@ def _apply(
     rollout: Rollout, change: StageChange, primary: str | None, candidate: str | None, weight: int
 ) -> None:
     started_canary = change.stage == "canary" and (rollout.stage != "canary" or rollout.weight != weight)
+    if started_canary or rollout.stage != change.stage:
+        rollout.last_window = None  # it judged traffic routed as it will not be any more
     rollout.stage = change.stage
     rollout.primary_version_id = primary
     rollout.candidate_version_id = candidate

@@ -498,6 +498,7 @@ def _live_context(session: Session, principal: Principal, usecase_id: str) -> di
         else {
             **view,
             "updated_at": stamp(rollout.updated_at),
+            "last_window": last_window(rollout),
             "primary_version": _version_label(session, view["primary"]),
             "candidate_version": _version_label(session, view["candidate"]),
         },
@@ -511,6 +512,15 @@ def _live_context(session: Session, principal: Principal, usecase_id: str) -> di
         "saved": None,
         "reason": "",
     }
+
+
+def last_window(rollout: Rollout) -> dict[str, Any] | None:
+    """The newest judged window as the page shows it, its time in the page's own format."""
+    if not rollout.last_window:
+        return None
+    judged = dict(rollout.last_window)
+    judged["at"] = stamp(datetime.fromisoformat(judged["at"]), seconds=True)
+    return judged
 
 
 JUDGED_STAGES = ("shadow", "supervised", "segment", "canary")
