@@ -460,6 +460,7 @@ def test_the_gateway_can_run_inside_phasegate_serve(
         wait_for_stage(both, "full")
         answer = both.post("/gateway/v1/claims/predict", json={"input": {}}, headers=admin)
         assert answer.status_code == 200 and answer.json()["output"] == "low"
+        assert answer.json()["reason"].startswith("full: primary claims-model@1.0.0 answers")
 
 
 def test_a_reviewer_by_owner_field_alone_is_told_the_queue_is_empty_not_forbidden(

@@ -73,6 +73,53 @@ def test_shadow_lets_the_primary_answer_and_runs_the_candidate_beside_it() -> No
     assert chosen.reason == "shadow: primary v1 answers; candidate v2 runs off the request path"
 
 
+NAMES = {"v0": "claims@0.9.0", "v1": "claims@1.0.0", "v2": "claims@2.0.0"}
+
+
+@pytest.mark.parametrize(
+    ("state", "key", "reason"),
+    [
+        (
+            RoutingState("c", "shadow", primary="v1", candidate="v2", names=NAMES),
+            "k",
+            "shadow: primary claims@1.0.0 answers; candidate claims@2.0.0 runs off the request path",
+        ),
+        (
+            RoutingState("c", "full", primary="v1", names=NAMES),
+            "k",
+            "full: primary claims@1.0.0 answers every request",
+        ),
+        (
+            RoutingState("c", "supervised", primary="v1", names=NAMES),
+            "k",
+            "supervised: primary claims@1.0.0 answers, held for review",
+        ),
+        (
+            RoutingState("c", "segment", candidate="v2", names=NAMES),
+            "k",
+            "segment: candidate claims@2.0.0 answers; segment rules decide review",
+        ),
+        (
+            RoutingState("c", "canary", primary="v1", candidate="v2", weight=0, names=NAMES),
+            "k",
+            "; primary claims@1.0.0 answers",
+        ),
+        (
+            RoutingState("c", "off", killed=True, fallback=Fallback(version="v0"), names=NAMES),
+            None,
+            "killed: fallback version claims@0.9.0 answers",
+        ),
+        (
+            RoutingState("c", "full", primary="v1", names={"v2": "claims@2.0.0"}),
+            "k",
+            "full: primary v1 answers every request",  # a version without a name is given by its id
+        ),
+    ],
+)
+def test_reasons_name_versions_as_people_call_them(state: RoutingState, key: str | None, reason: str) -> None:
+    assert route(state, key).reason.endswith(reason)
+
+
 def test_shadow_of_a_first_model_answers_with_no_model() -> None:
     chosen = route(RoutingState("invoices", "shadow", candidate="v1"), None)
     assert (chosen.target, chosen.version, chosen.shadow_candidate) == ("none", None, True)

@@ -189,28 +189,6 @@ class Gateway:
 
     def _read_one(self, session: Session, fresh: Snapshot, rollout: Rollout, current: int) -> None:
         """One rollout into the snapshot, with the versions it names."""
-        fresh.states[rollout.usecase_id] = routing.RoutingState(
-            usecase_id=rollout.usecase_id,
-            stage=rollout.stage,  # type: ignore[arg-type]
-            primary=rollout.primary_version_id,
-            candidate=rollout.candidate_version_id,
-            weight=rollout.weight,
-            salt=rollout.salt,
-            killed=rollout.killed,
-            fallback=routing.Fallback.from_dict(rollout.fallback),
-            segment_rules=tuple(routing.parse_rules(rollout.segment_rules)),
-            counter=current,
-        )
-        fresh.policies[rollout.usecase_id] = redaction.parse_policy(
-            rollout.redaction or None, hash_key=self.hash_key
-        )
-        fresh.costs[rollout.usecase_id] = rollout.cost_per_request
-        fresh.sla_minutes[rollout.usecase_id] = rollout.review_sla_minutes
-        fresh.limits[rollout.usecase_id] = (
-            rollout.rate_limit_per_minute,
-            rollout.monthly_budget,
-            rollout.cache_seconds,
-        )
         wanted = {
             rollout.primary_version_id,
             rollout.candidate_version_id,
@@ -228,6 +206,29 @@ class Gateway:
                     version.artifact_sha256,
                     dict(version.parameters),
                 )
+        fresh.states[rollout.usecase_id] = routing.RoutingState(
+            usecase_id=rollout.usecase_id,
+            stage=rollout.stage,  # type: ignore[arg-type]
+            primary=rollout.primary_version_id,
+            candidate=rollout.candidate_version_id,
+            weight=rollout.weight,
+            salt=rollout.salt,
+            killed=rollout.killed,
+            fallback=routing.Fallback.from_dict(rollout.fallback),
+            segment_rules=tuple(routing.parse_rules(rollout.segment_rules)),
+            counter=current,
+            names={v: fresh.upstreams[v].label for v in wanted if v in fresh.upstreams},
+        )
+        fresh.policies[rollout.usecase_id] = redaction.parse_policy(
+            rollout.redaction or None, hash_key=self.hash_key
+        )
+        fresh.costs[rollout.usecase_id] = rollout.cost_per_request
+        fresh.sla_minutes[rollout.usecase_id] = rollout.review_sla_minutes
+        fresh.limits[rollout.usecase_id] = (
+            rollout.rate_limit_per_minute,
+            rollout.monthly_budget,
+            rollout.cache_seconds,
+        )
 
     def start(self) -> None:
         self.reload()

@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, cast, get_args
 
 from phasegate.errors import InvalidInput, Problem
@@ -90,10 +90,10 @@ class Fallback:
             raise InvalidRoutingState("fallback.version", "must be a version id (text)")
         return cls(version=version, static=data.get("static"))
 
-    def describe(self) -> str:
-        """What answers, in words for a route's reason."""
+    def describe(self, name: str | None = None) -> str:
+        """What answers, in words for a route's reason; `name` is how people call the version."""
         if self.version is not None:
-            return f"fallback version {self.version}"
+            return f"fallback version {name or self.version}"
         return "the static fallback answer"
 
 
@@ -152,6 +152,12 @@ class RoutingState:
     fallback: Fallback = Fallback()
     segment_rules: tuple[SegmentRule, ...] = ()
     counter: int = 0  # the store's reload counter this state was read at
+    # How people call the versions (`name@version`), for the reasons; an id without one is given as is.
+    names: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    def name(self, version: str | None) -> str | None:
+        """The version as the reasons give it."""
+        return self.names.get(version, version) if version is not None else None
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -197,28 +203,27 @@ def route(state: RoutingState, key: str | None) -> Route:
     """Where a request goes under the state's stage (see the module's table); killed goes to the fallback."""
     if state.killed:
         fallback = state.fallback
-        return Route("fallback", fallback.version, reason=f"killed: {fallback.describe()} answers")
+        answers = fallback.describe(state.name(fallback.version))
+        return Route("fallback", fallback.version, reason=f"killed: {answers} answers")
     if state.stage == "off":
         return Route("none", None, reason="off: no model answers this use case")
     if state.stage == "shadow":
         target, version = _primary(state)
-        answers = f"primary {version}" if version else "no model (no primary)"
-        return Route(
-            target,
-            version,
-            shadow_candidate=True,
-            reason=f"shadow: {answers} answers; candidate {state.candidate} runs off the request path",
-        )
+        answers = f"primary {state.name(version)}" if version else "no model (no primary)"
+        off_path = f"candidate {state.name(state.candidate)} runs off the request path"
+        return Route(target, version, shadow_candidate=True, reason=f"shadow: {answers} answers; {off_path}")
     if state.stage == "canary":
         return _canary(state, key)
     if state.stage == "full":
         target, version = ("candidate", state.candidate) if state.candidate else ("primary", state.primary)
-        return Route(target, version, reason=f"full: {target} {version} answers every request")
+        return Route(target, version, reason=f"full: {target} {state.name(version)} answers every request")
     target, version = ("primary", state.primary) if state.primary else ("candidate", state.candidate)
+    who = f"{target} {state.name(version)}"
     if state.stage == "supervised":
-        reason = f"supervised: {target} {version} answers, held for review"
-        return Route(target, version, hold_for_review=True, reason=reason)
-    return Route(target, version, reason=f"segment: {target} {version} answers; segment rules decide review")
+        return Route(
+            target, version, hold_for_review=True, reason=f"supervised: {who} answers, held for review"
+        )
+    return Route(target, version, reason=f"segment: {who} answers; segment rules decide review")
 
 
 def _primary(state: RoutingState) -> tuple[Target, str | None]:
@@ -233,18 +238,20 @@ def _canary(state: RoutingState, key: str | None) -> Route:
     if key is None:
         target, version = _primary(state)
         return Route(
-            target, version, reason=f"canary: no key, so no sticky assignment; {_who(target, version)}"
+            target, version, reason=f"canary: no key, so no sticky assignment; {_who(state, target, version)}"
         )
     place = bucket(state.salt, key)
     if place < state.weight:
         return Route("candidate", state.candidate, reason=f"canary: key bucket {place:.2f} < weight {weight}")
     target, version = _primary(state)
-    reason = f"canary: key bucket {place:.2f} >= weight {weight}; {_who(target, version)}"
+    reason = f"canary: key bucket {place:.2f} >= weight {weight}; {_who(state, target, version)}"
     return Route(target, version, reason=reason)
 
 
-def _who(target: Target, version: str | None) -> str:
-    return f"primary {version} answers" if target == "primary" else "no primary, so no model answers"
+def _who(state: RoutingState, target: Target, version: str | None) -> str:
+    if target == "primary":
+        return f"primary {state.name(version)} answers"
+    return "no primary, so no model answers"
 
 
 def after_model(state: RoutingState, inputs: Mapping[str, Any], confidence: float | None) -> tuple[bool, str]:
