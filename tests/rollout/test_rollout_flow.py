@@ -95,6 +95,23 @@ def wait_for_reload(gateway: TestClient, seen: int, timeout: float = 3.0) -> Non
         time.sleep(0.02)
 
 
+# Version 2.0.0 as the candidate for a quarter of the keys, past the gates by an admin's override.
+CANARY: dict[str, Any] = {
+    "stage": "canary",
+    "primary": "1.0.0",
+    "candidate": "2.0.0",
+    "weight": 25,
+    "override_reason": "test",
+}
+
+
+def keyed_traffic(gateway: TestClient, headers: dict[str, str], count: int) -> None:
+    """`count` requests with keys k0, k1, ..., then wait until the log has shipped them all."""
+    for i in range(count):
+        gateway.post("/gateway/v1/claims/predict", json={"input": {}, "key": f"k{i}"}, headers=headers)
+    gateway.app.state.gateway.journal.flush()  # type: ignore[attr-defined]
+
+
 def test_stages_go_only_as_far_as_the_gates_allow(
     app_client: TestClient, admin: dict[str, str], users: Users, model_server: dict[str, str]
 ) -> None:
@@ -122,13 +139,7 @@ def test_canary_shares_are_sticky_and_near_the_weight(
     app_client: TestClient, admin: dict[str, str], gateway: TestClient, model_server: dict[str, str]
 ) -> None:
     setup(app_client, admin, model_server)
-    body = {
-        "stage": "canary",
-        "primary": "1.0.0",
-        "candidate": "2.0.0",
-        "weight": 25,
-        "override_reason": "test",
-    }
+    body = dict(CANARY)
     assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
     wait_for_stage(gateway, "canary")
     arms = {}
@@ -263,22 +274,11 @@ def test_canary_analysis_steps_up_on_good_data_and_rolls_back_a_failing_candidat
 ) -> None:
     setup(app_client, admin, model_server)
     criteria = ["error_rate <= 0.10"]  # 0 errors in ~60 bounds the rate below 0.10, not below 0.05
-    body = {
-        "stage": "canary",
-        "primary": "1.0.0",
-        "candidate": "2.0.0",
-        "weight": 50,
-        "criteria": criteria,
-        "ladder": [5, 25, 50, 100],
-        "min_samples": 30,
-        "override_reason": "test",
-    }
+    body = CANARY | {"weight": 50, "criteria": criteria, "ladder": [5, 25, 50, 100], "min_samples": 30}
     started = app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin)
     assert started.status_code == 200, started.text
     wait_for_stage(gateway, "canary")
-    for i in range(120):
-        gateway.post("/gateway/v1/claims/predict", json={"input": {}, "key": f"k{i}"}, headers=admin)
-    gateway.app.state.gateway.journal.flush()  # type: ignore[attr-defined]
+    keyed_traffic(gateway, admin, 120)
     stepped = app_client.post("/api/v1/usecases/claims/rollout/analyse", headers=admin).json()
     assert stepped["outcome"] == "pass", [r["reason"] for r in stepped["results"]]
     assert app_client.get("/api/v1/usecases/claims/rollout", headers=admin).json()["rollout"]["weight"] == 100
@@ -293,9 +293,7 @@ def test_canary_analysis_steps_up_on_good_data_and_rolls_back_a_failing_candidat
     seen = gateway.get("/gateway/v1/health").json()["counter"]
     assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
     wait_for_reload(gateway, seen)
-    for i in range(120):
-        gateway.post("/gateway/v1/claims/predict", json={"input": {}, "key": f"k{i}"}, headers=admin)
-    gateway.app.state.gateway.journal.flush()  # type: ignore[attr-defined]
+    keyed_traffic(gateway, admin, 120)
     failed = app_client.post("/api/v1/usecases/claims/rollout/analyse", headers=admin).json()
     assert failed["outcome"] == "fail", failed
     rollout = app_client.get("/api/v1/usecases/claims/rollout", headers=admin).json()["rollout"]
@@ -317,22 +315,11 @@ def test_a_replica_judges_an_ended_window_on_its_own_and_only_once(
     from phasegate.rollout.models import Rollout
 
     setup(app_client, admin, model_server)
-    body = {
-        "stage": "canary",
-        "primary": "1.0.0",
-        "candidate": "2.0.0",
-        "weight": 25,
-        "window_seconds": 60,
-        "criteria": ["error_rate <= 0.10"],
-        "min_samples": 20,
-        "override_reason": "test",
-    }
+    body = CANARY | {"window_seconds": 60, "criteria": ["error_rate <= 0.10"], "min_samples": 20}
     assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
     wait_for_stage(gateway, "canary")
-    for i in range(200):
-        gateway.post("/gateway/v1/claims/predict", json={"input": {}, "key": f"k{i}"}, headers=admin)
+    keyed_traffic(gateway, admin, 200)
     replica = gateway.app.state.gateway  # type: ignore[attr-defined]
-    replica.journal.flush()
     assert replica.analyse_due() == []  # the window has a minute to run
     with store.transaction() as session:
         rollout = session.get(Rollout, "claims")
@@ -591,20 +578,10 @@ def test_a_held_window_leaves_its_outcome_on_the_rollout_the_page_and_the_cli(
 ) -> None:
     """Too little data holds the canary and changes nothing else; the rollout keeps what the window saw."""
     setup(app_client, admin, model_server)
-    body = {
-        "stage": "canary",
-        "primary": "1.0.0",
-        "candidate": "2.0.0",
-        "weight": 25,
-        "criteria": ["error_rate <= 0.10"],
-        "min_samples": 50,
-        "override_reason": "test",
-    }
+    body = CANARY | {"criteria": ["error_rate <= 0.10"], "min_samples": 50}
     assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
     wait_for_stage(gateway, "canary")
-    for i in range(40):
-        gateway.post("/gateway/v1/claims/predict", json={"input": {}, "key": f"k{i}"}, headers=admin)
-    gateway.app.state.gateway.journal.flush()  # type: ignore[attr-defined]
+    keyed_traffic(gateway, admin, 40)
     held = app_client.post("/api/v1/usecases/claims/rollout/analyse", headers=admin).json()
     assert held["outcome"] == "inconclusive", held
     shown = app_client.get("/api/v1/usecases/claims/rollout", headers=admin).json()
