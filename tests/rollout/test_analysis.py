@@ -24,6 +24,7 @@ from phasegate.rollout.analysis import (
     next_step,
     parse_criteria,
     quantile_bounds,
+    samples_for_a_bound,
     wilson_bounds,
 )
 
@@ -203,6 +204,28 @@ def test_one_inconclusive_criterion_holds_a_step_the_others_pass() -> None:
     verdict = analyse([ERRORS, LATENCY], ArmWindow(), candidate)
     assert verdict.outcome == "inconclusive"
     assert verdict.reason.startswith("inconclusive: p95_latency_ms <= 300: too little data")
+
+
+@pytest.mark.parametrize("confidence", [0.8, 0.9, 0.95, 0.99])
+def test_the_p95_bound_becomes_a_number_exactly_at_the_samples_it_is_said_to_need(confidence: float) -> None:
+    needs = samples_for_a_bound("p95_latency_ms", confidence)
+    values = [float(i) for i in range(needs)]
+    assert quantile_bounds(values[:-1], confidence=confidence)[1] == math.inf
+    assert quantile_bounds(values, confidence=confidence)[1] < math.inf
+    assert samples_for_a_bound("error_rate", confidence) == 1
+
+
+def test_a_latency_criterion_on_fewer_than_59_says_why_it_cannot_pass_yet_but_can_still_fail() -> None:
+    def window(count: int, ms: float) -> ArmWindow:
+        return ArmWindow(requests=count, latencies_ms=tuple([ms] * count))
+
+    fast = judge(LATENCY, ArmWindow(), window(40, 100.0), min_samples=30)
+    assert fast.outcome == "inconclusive"
+    assert fast.reason.endswith("; its upper bound needs at least 59 latencies to be a number")
+    slow = judge(LATENCY, ArmWindow(), window(40, 900.0), min_samples=30)
+    assert slow.outcome == "fail"  # a clearly slow candidate is rolled back without waiting for 59
+    enough = judge(LATENCY, ArmWindow(), window(59, 100.0), min_samples=30)
+    assert enough.outcome == "pass" and "needs at least" not in enough.reason
 
 
 def test_no_criteria_is_no_evidence() -> None:

@@ -286,6 +286,19 @@ def quantile_bounds(
     return lower, upper
 
 
+def samples_for_a_bound(metric: Metric, confidence: float = DEFAULT_CONFIDENCE) -> int:
+    """The fewest samples whose one-sided bound can be a number at all.
+
+    A rate's Wilson bound exists from one sample. The order-statistic bound on the q-quantile needs the
+    largest of n values to lie above it with the confidence asked, 1 − qⁿ ≥ confidence, so
+    n ≥ ln(1 − confidence) / ln q: 59 for the 95th percentile at 95 %. Below that, one side of a latency
+    criterion can never be decided (an `at most` criterion cannot pass), whatever the minimum sample says.
+    """
+    if metric != "p95_latency_ms":
+        return 1
+    return math.ceil(math.log(1 - confidence) / math.log(QUANTILE) - TIE_SLACK)
+
+
 def estimate(metric: Metric, arm: ArmWindow, confidence: float = DEFAULT_CONFIDENCE) -> Estimate | None:
     """The metric in one arm with its bounds; None when the arm has no samples of it."""
     n = arm.samples(metric)
@@ -367,6 +380,11 @@ def judge(
         high = mine.value + math.hypot(mine.high - mine.value, theirs.value - theirs.low)
     outcome = _outcome(criterion.op, low, high, limit)
     reason = _reason(criterion, outcome, mine.value, low, high, limit, n, control_observed)
+    needs = samples_for_a_bound(criterion.metric, confidence)
+    if outcome == "inconclusive" and n < needs:
+        # Too few for the bound that would decide: a window this small can only ever hold on this side.
+        side = "upper" if criterion.at_most else "lower"
+        reason += f"; its {side} bound needs at least {needs} {SAMPLE_NAMES[criterion.metric]} to be a number"
     return CriterionResult(
         criterion, outcome, observed, shown_limit, n, reason,
         low=low, high=high, control_observed=control_observed, control_samples=n_control,
