@@ -140,7 +140,7 @@ def test_canary_shares_are_sticky_and_near_the_weight(
 ) -> None:
     setup(app_client, admin, model_server)
     body = dict(CANARY)
-    assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+    assert set_stage(app_client, admin, **body).status_code == 200
     wait_for_stage(gateway, "canary")
     arms = {}
     # 2,000 keys: the share's standard error at 25 % is about 1 point, so ±3.5 points is 3.6 of them.
@@ -170,7 +170,7 @@ def test_the_kill_switch_sends_traffic_to_the_fallback_and_back(
         "fallback": {"static": {"decision": "manual"}},
         "override_reason": "test",
     }
-    assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+    assert set_stage(app_client, admin, **body).status_code == 200
     wait_for_stage(gateway, "full")
     assert (
         gateway.post("/gateway/v1/claims/predict", json={"input": {}}, headers=admin).json()["output"]
@@ -203,7 +203,7 @@ def test_an_email_in_the_input_never_reaches_the_log_in_clear(
 ) -> None:
     setup(app_client, admin, model_server)
     body = {"stage": "full", "primary": "1.0.0", "override_reason": "test"}
-    assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+    assert set_stage(app_client, admin, **body).status_code == 200
     wait_for_stage(gateway, "full")
     answer = gateway.post(
         "/gateway/v1/claims/predict",
@@ -230,7 +230,7 @@ def test_supervised_outputs_wait_for_a_reviewer_who_holds_the_item(
 ) -> None:
     setup(app_client, admin, model_server)
     body = {"stage": "supervised", "primary": "2.0.0", "override_reason": "test"}
-    assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+    assert set_stage(app_client, admin, **body).status_code == 200
     wait_for_stage(gateway, "supervised")
     held = gateway.post("/gateway/v1/claims/predict", json={"input": {"amount": 5}}, headers=admin)
     assert held.status_code == 202 and "output" not in held.json()
@@ -275,7 +275,7 @@ def test_canary_analysis_steps_up_on_good_data_and_rolls_back_a_failing_candidat
     setup(app_client, admin, model_server)
     criteria = ["error_rate <= 0.10"]  # 0 errors in ~60 bounds the rate below 0.10, not below 0.05
     body = CANARY | {"weight": 50, "criteria": criteria, "ladder": [5, 25, 50, 100], "min_samples": 30}
-    started = app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin)
+    started = set_stage(app_client, admin, **body)
     assert started.status_code == 200, started.text
     wait_for_stage(gateway, "canary")
     keyed_traffic(gateway, admin, 120)
@@ -291,7 +291,7 @@ def test_canary_analysis_steps_up_on_good_data_and_rolls_back_a_failing_candidat
     assert app_client.post("/api/v1/usecases/claims/models", json=broken, headers=admin).status_code == 201
     body |= {"candidate": "3.0.0", "weight": 50}
     seen = gateway.get("/gateway/v1/health").json()["counter"]
-    assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+    assert set_stage(app_client, admin, **body).status_code == 200
     wait_for_reload(gateway, seen)
     keyed_traffic(gateway, admin, 120)
     failed = app_client.post("/api/v1/usecases/claims/rollout/analyse", headers=admin).json()
@@ -316,7 +316,7 @@ def test_a_replica_judges_an_ended_window_on_its_own_and_only_once(
 
     setup(app_client, admin, model_server)
     body = CANARY | {"window_seconds": 60, "criteria": ["error_rate <= 0.10"], "min_samples": 20}
-    assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+    assert set_stage(app_client, admin, **body).status_code == 200
     wait_for_stage(gateway, "canary")
     keyed_traffic(gateway, admin, 200)
     replica = gateway.app.state.gateway  # type: ignore[attr-defined]
@@ -337,7 +337,7 @@ def test_rate_limits_budgets_and_the_cache(
 ) -> None:
     setup(app_client, admin, model_server)
     body = {"stage": "full", "primary": "1.0.0", "rate_limit_per_minute": 4, "override_reason": "test"}
-    assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+    assert set_stage(app_client, admin, **body).status_code == 200
     wait_for_stage(gateway, "full")
     codes = [
         gateway.post("/gateway/v1/claims/predict", json={"input": {"n": i}}, headers=admin).status_code
@@ -352,7 +352,7 @@ def test_rate_limits_budgets_and_the_cache(
         "monthly_budget": 1.0,
         "cache_seconds": 60,
     }
-    assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+    assert set_stage(app_client, admin, **body).status_code == 200
     wait_for_reload(gateway, seen)
     first = gateway.post("/gateway/v1/claims/predict", json={"input": {"same": 1}}, headers=admin).json()
     again = gateway.post("/gateway/v1/claims/predict", json={"input": {"same": 1}}, headers=admin).json()
@@ -443,7 +443,7 @@ def test_the_gateway_can_run_inside_phasegate_serve(
     with TestClient(create_app(settings, store=store, gateway=True)) as both:
         setup(both, admin, model_server)
         body = {"stage": "full", "primary": "1.0.0", "override_reason": "test"}
-        assert both.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+        assert set_stage(both, admin, **body).status_code == 200
         wait_for_stage(both, "full")
         answer = both.post("/gateway/v1/claims/predict", json={"input": {}}, headers=admin)
         assert answer.status_code == 200 and answer.json()["output"] == "low"
@@ -517,7 +517,7 @@ def test_without_limits_counts_are_shared_less_often_yet_reach_the_store(
             assert sum(session.scalars(select(UsageCount.requests))) == 3
         body = {"stage": "full", "rate_limit_per_minute": 100}
         seen = gateway.get("/gateway/v1/health").json()["counter"]
-        assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+        assert set_stage(app_client, admin, **body).status_code == 200
         wait_for_reload(gateway, seen)
         assert replica.limits_in_force()
         synced.clear()
@@ -546,7 +546,7 @@ def test_the_standalone_replicas_fast_path_answers_exactly_as_the_documented_rou
     with TestClient(create_app(settings, store=store, gateway=True)) as both:
         setup(both, admin, model_server)
         body = {"stage": "full", "primary": "1.0.0", "override_reason": "test"}
-        assert both.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+        assert set_stage(both, admin, **body).status_code == 200
         wait_for_stage(both, "full")
         routed = [both.post(f"/gateway/v1/{u}/predict", **kwargs) for u, kwargs in requests]
     with TestClient(create_gateway_app(settings, store=store, poll_interval_s=0.05)) as replica:
@@ -579,7 +579,7 @@ def test_a_held_window_leaves_its_outcome_on_the_rollout_the_page_and_the_cli(
     """Too little data holds the canary and changes nothing else; the rollout keeps what the window saw."""
     setup(app_client, admin, model_server)
     body = CANARY | {"criteria": ["error_rate <= 0.10"], "min_samples": 50}
-    assert app_client.put("/api/v1/usecases/claims/rollout", json=body, headers=admin).status_code == 200
+    assert set_stage(app_client, admin, **body).status_code == 200
     wait_for_stage(gateway, "canary")
     keyed_traffic(gateway, admin, 40)
     held = app_client.post("/api/v1/usecases/claims/rollout/analyse", headers=admin).json()
@@ -599,7 +599,7 @@ def test_a_held_window_leaves_its_outcome_on_the_rollout_the_page_and_the_cli(
     printed = cli.invoke(cli_app, ["rollout", "show", "claims"])
     assert printed.exit_code == 0 and "last window" in printed.output and "held at 25 %" in printed.output
     # Routing it anew forgets the old window: it judged traffic sent elsewhere.
-    moved = app_client.put("/api/v1/usecases/claims/rollout", json={**body, "weight": 50}, headers=admin)
+    moved = set_stage(app_client, admin, **body | {"weight": 50})
     assert moved.status_code == 200, moved.text
     after = app_client.get("/api/v1/usecases/claims/rollout", headers=admin).json()["rollout"]
     assert after["weight"] == 50 and after["last_window"] is None
