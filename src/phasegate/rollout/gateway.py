@@ -303,14 +303,13 @@ class Gateway:
 
     def principal(self, authorization: str) -> Principal:
         """The caller an `Authorization: Bearer` header names, from the cache or the store."""
+        cached = self.cached_principal(authorization)
+        if cached is not None:
+            return cached
         token = _bearer(authorization)
-        digest = identity_service.hash_token(token)
-        cached = self.tokens.get(digest)
-        if cached is not None and cached[1] > time.monotonic():
-            return cached[0]
         with self.store.session() as session:
             found = identity_service.principal_of(identity_service.authenticate_token(session, token))
-        self.tokens[digest] = (found, time.monotonic() + TOKEN_TTL_S)
+        self.tokens[identity_service.hash_token(token)] = (found, time.monotonic() + TOKEN_TTL_S)
         return found
 
     # --- the request path ---

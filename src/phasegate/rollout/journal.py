@@ -545,11 +545,8 @@ class Journal:
         The first line after a quiet spell wakes this thread; after each fsync it looks again
         `SYNC_EVERY_S` later without being woken, so under load writers never signal it.
         """
-        synced = False
         while True:
             with self._lock:
-                if synced and not self._closing:
-                    self._commit_cv.wait(SYNC_EVERY_S)
                 if not self._unsynced:
                     self._syncer_idle = True
                     self._commit_cv.wait_for(lambda: self._unsynced or self._closing)
@@ -557,7 +554,6 @@ class Journal:
                 if not self._unsynced:
                     return  # closing, and everything written is fsync'ed
                 self._unsynced = False
-            synced = True
             # A duplicate of the descriptor, so writers go on while this one waits for the disk.
             with self._write_lock:
                 fd = os.dup(self._fd) if self._fd is not None else None
@@ -574,6 +570,8 @@ class Journal:
                 os.close(fd)
             with self._lock:
                 self._groups += 1
+                if not self._closing:  # lines written meanwhile wait for company; a close cuts it short
+                    self._commit_cv.wait(SYNC_EVERY_S)
 
     def _linger(self) -> None:
         """Under concurrent load, wait a moment so requests arriving just after share this group's fsync."""
