@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from phasegate.identity.roles import Role
@@ -34,6 +34,8 @@ from phasegate.store import now
 # The system's own hand: steps taken by the analysis are audited under this name.
 ANALYST = Principal(name="gateway:analysis", global_roles=frozenset({Role.admin}))
 DEFAULT_CRITERIA: list[Any] = ["error_rate <= control + 0.02", "p95_latency_ms <= control + 100"]
+# The stages whose traffic is judged window by window.
+JUDGED_STAGES = ("canary", "shadow", "supervised", "segment")
 
 
 def _aware(moment: datetime) -> datetime:
@@ -44,9 +46,7 @@ def due(session: Session) -> list[str]:
     """Use cases whose analysis window has ended."""
     moment = now()
     found = []
-    for rollout in session.scalars(
-        select(Rollout).where(Rollout.stage.in_(("canary", "shadow", "supervised", "segment")))
-    ):
+    for rollout in session.scalars(select(Rollout).where(Rollout.stage.in_(JUDGED_STAGES))):
         start = rollout.window_started_at
         if (
             not rollout.killed
@@ -81,6 +81,19 @@ def window_records(session: Session, rollout: Rollout, since: datetime | None) -
     return list(session.scalars(query))
 
 
+def requests_so_far(session: Session, rollout: Rollout) -> dict[str, int]:
+    """Each arm's requests in the window under way, counted in the store (the page's live view)."""
+    if rollout.window_started_at is None:
+        return {}
+    in_window = (InferenceRecord.usecase_id == rollout.usecase_id) & (
+        InferenceRecord.at >= rollout.window_started_at
+    )
+    counted = session.execute(
+        select(InferenceRecord.arm, func.count()).where(in_window).group_by(InferenceRecord.arm)
+    )
+    return {arm: count for arm, count in counted.tuples()}
+
+
 def arm_window(records: list[InferenceRecord], arm: str) -> Any:
     """An arm's counts as the analysis reads them."""
     from phasegate.rollout import analysis
@@ -102,7 +115,7 @@ def arm_window(records: list[InferenceRecord], arm: str) -> Any:
 def analyse_window(session: Session, *, usecase_id: str, actor: str, force: bool = False) -> dict[str, Any]:
     """Judge the current window of a use case's rollout, act on the verdict and keep its outcome."""
     rollout = service.get(session, usecase_id=usecase_id)
-    if rollout is None or rollout.stage not in ("canary", "shadow", "supervised", "segment"):
+    if rollout is None or rollout.stage not in JUDGED_STAGES:
         stage = rollout.stage if rollout else "off"
         return {"outcome": "none", "action": f"nothing to analyse in stage {stage}", "criteria": []}
     since = rollout.window_started_at

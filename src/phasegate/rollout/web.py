@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from phasegate.api import SessionDep
@@ -28,7 +28,8 @@ from phasegate.identity.roles import PERMISSIONS, Action, allowed
 from phasegate.identity.service import Principal
 from phasegate.lifecycle import evidence as evidence_service
 from phasegate.portfolio import service as portfolio_service
-from phasegate.rollout import reviews, routes, service, webhooks
+from phasegate.rollout import analysis_runs, reviews, routes, service, webhooks
+from phasegate.rollout.analysis_runs import JUDGED_STAGES
 from phasegate.rollout.models import InferenceRecord, ReviewItem, Rollout
 from phasegate.store import now
 from phasegate.web import auth
@@ -523,7 +524,6 @@ def last_window(rollout: Rollout) -> dict[str, Any] | None:
     return judged
 
 
-JUDGED_STAGES = ("shadow", "supervised", "segment", "canary")
 ROLLOUT_EVIDENCE = ("rollout.shadow", "rollout.supervised", "rollout.canary")
 
 
@@ -546,15 +546,8 @@ def current_window(session: Session, rollout: Rollout | None) -> dict[str, Any] 
     """The analysis window under way: when it ends, and each arm's requests so far against the minimum."""
     if rollout is None or rollout.window_started_at is None or rollout.stage not in JUDGED_STAGES:
         return None
-    usecase_id = rollout.usecase_id
     started = _aware(rollout.window_started_at)
-    counts = dict(
-        session.execute(
-            select(InferenceRecord.arm, func.count())
-            .where(InferenceRecord.usecase_id == usecase_id, InferenceRecord.at >= rollout.window_started_at)
-            .group_by(InferenceRecord.arm)
-        ).all()
-    )
+    counts = analysis_runs.requests_so_far(session, rollout)
     return {
         "started": stamp(started, seconds=True),
         "ends": stamp(started + timedelta(seconds=rollout.window_seconds), seconds=True),
