@@ -358,6 +358,6 @@ def without_prefilters(policy: RedactionPolicy) -> RedactionPolicy:
     copied = copy.copy(policy)
     object.__setattr__(copied, "_any", None)
     object.__setattr__(copied, "_hints", None)
-    finders = tuple(dataclasses.replace(f, could_hold=lambda _: True) for f in policy._finders)
+    finders = tuple(dataclasses.replace(f, hint_char=None, min_digits=0) for f in policy._finders)
     object.__setattr__(copied, "_finders", finders)
     return copied

@@ -50,7 +50,8 @@ class Detector(abc.ABC):
     classification: ClassVar[Classification]
     description: ClassVar[str]
     pattern: ClassVar[str]  # a portable regular expression; a value matching it anywhere is a candidate
-    # What every confirmed find holds, for `could_hold`: a character, and at least so many digits.
+    # What every confirmed find holds, so a text without it is passed over before the pattern runs (the
+    # gateway's redaction): a character, and at least so many digits.
     hint_char: ClassVar[str | None] = None
     min_digits: ClassVar[int] = 0
 
@@ -68,12 +69,6 @@ class Detector(abc.ABC):
     @abc.abstractmethod
     def validate(self, candidate: str) -> bool:
         """Whether a candidate the pattern matched really is this kind of data."""
-
-    def could_hold(self, text: str) -> bool:
-        """False only when the text cannot hold a confirmed find: a cheap test run before the pattern."""
-        if self.hint_char is not None and self.hint_char not in text:
-            return False
-        return not self.min_digits or digit_count(text) >= self.min_digits
 
     def mask(self, candidate: str) -> str:
         """The candidate with all but its last four letters or digits hidden, for reports."""

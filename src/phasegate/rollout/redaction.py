@@ -84,10 +84,15 @@ class _Finder:
     validate: Callable[[str], bool]
     mask: Callable[[str], str]
     normalise: Callable[[str], str]
-    could_hold: Callable[[str], bool] = lambda _: True  # False only when a find is impossible
     # What every find holds, as the detector says: a character, at least so many digits (0: no hint).
     hint_char: str | None = None
     min_digits: int = 0
+
+    def could_hold(self, text: str) -> bool:
+        """False only when the text cannot hold a find of this finder's: a cheap test before the pattern."""
+        if self.hint_char is not None and self.hint_char not in text:
+            return False
+        return not self.min_digits or digit_count(text) >= self.min_digits
 
 
 @dataclass
@@ -239,7 +244,6 @@ def _detector_finder(detector: Detector, action: Action) -> _Finder:
         detector.validate,
         detector.mask,
         normalise,
-        detector.could_hold,
         detector.hint_char,
         detector.min_digits,
     )
