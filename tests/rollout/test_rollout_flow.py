@@ -603,3 +603,33 @@ def test_a_held_window_leaves_its_outcome_on_the_rollout_the_page_and_the_cli(
     assert moved.status_code == 200, moved.text
     after = app_client.get("/api/v1/usecases/claims/rollout", headers=admin).json()["rollout"]
     assert after["weight"] == 50 and after["last_window"] is None
+
+
+def test_a_reply_over_the_size_bound_is_refused_once_not_retried(
+    app_client: TestClient,
+    admin: dict[str, str],
+    store: Store,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from phasegate.rollout import gateway as gateway_module
+
+    calls: list[int] = []
+    app = FastAPI()
+
+    @app.post("/big")
+    def big(body: dict[str, Any]) -> dict[str, Any]:
+        calls.append(1)
+        return {"predictions": ["x" * 5000]}
+
+    monkeypatch.setattr(gateway_module, "UPSTREAM_MAX_REPLY_BYTES", 1000)
+    with serve(app) as url:
+        setup(app_client, admin, {"v1": f"{url}/big", "v2": f"{url}/big"})
+        full = set_stage(app_client, admin, stage="full", primary="1.0.0", override_reason="t")
+        assert full.status_code == 200, full.text
+        with TestClient(create_gateway_app(settings, store=store, poll_interval_s=0.05)) as gateway:
+            wait_for_stage(gateway, "full")
+            answer = gateway.post("/gateway/v1/claims/predict", json={"input": {}}, headers=admin)
+    assert answer.status_code == 502
+    assert answer.json()["error"] == "claims-model@1.0.0: the model's reply is over 1,000 bytes"
+    assert len(calls) == 1  # a client error: the same request would bring the same reply

@@ -71,6 +71,7 @@ PURGE_EVERY_S = 3600.0  # retention rules are applied hourly
 ANALYSIS_EVERY_S = 5.0  # how often a replica looks for analysis windows that have ended
 USAGE_SYNC_WITHOUT_LIMITS_S = 5.0  # how often counts are shared while no use case has a limit or budget
 UPSTREAM_TIMEOUT_S = 10.0
+UPSTREAM_MAX_REPLY_BYTES = keepalive.MAX_REPLY_BYTES
 SWITCH_INTERVAL_S = 0.0005
 RETRY = resilience.RetryPolicy(max_attempts=2, base_delay_s=0.05, max_delay_s=0.2)
 log = logging.getLogger(__name__)
@@ -503,6 +504,8 @@ class Gateway:
             raise UpstreamError(
                 f"{upstream.label}: no answer within {UPSTREAM_TIMEOUT_S:g} s", kind="timeout"
             ) from exc
+        except keepalive.ReplyTooLarge as exc:  # asking again would bring the same reply
+            raise UpstreamError(f"{upstream.label}: {exc}", kind="client_error") from exc
         except (OSError, aiohttp.ClientError) as exc:
             raise UpstreamError(f"{upstream.label}: {_failure(exc)}", kind="connection") from exc
         if status >= 400:
@@ -778,7 +781,9 @@ async def running(
     gateway = Gateway(store, settings, poll_interval_s=poll_interval_s)
     # Plain-HTTP versions through the keep-alive pool (a third of aiohttp's CPU time per call), the rest
     # through aiohttp (a third of httpx's).
-    gateway.pool = keepalive.KeepAlivePool(timeout_s=UPSTREAM_TIMEOUT_S, limit=200)
+    gateway.pool = keepalive.KeepAlivePool(
+        timeout_s=UPSTREAM_TIMEOUT_S, limit=200, max_reply_bytes=UPSTREAM_MAX_REPLY_BYTES
+    )
     gateway.client = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=200, limit_per_host=200),
         timeout=aiohttp.ClientTimeout(total=UPSTREAM_TIMEOUT_S),
